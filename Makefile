@@ -1,0 +1,53 @@
+# Two commands set everything up on a fresh machine:
+#   make run    install, migrate, load the demo and serve it on 127.0.0.1:8000
+#   make test   install the test tools and run the whole suite
+# Both are idempotent: a second run only reinstalls when pyproject.toml changed.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+# make run is a local demo: debug pages on, demo data allowed.
+DEV_ENV := DEBUG=$${DEBUG:-true}
+
+.PHONY: run test lint format check-migrations migrate demo clean
+
+run: $(VENV)/.deps-run
+	$(DEV_ENV) $(MANAGE) migrate --no-input -v 0
+	$(DEV_ENV) $(MANAGE) load_demo
+	$(DEV_ENV) $(MANAGE) runserver 127.0.0.1:8000
+
+test: $(VENV)/.deps-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.deps-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.deps-test
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check-migrations: $(VENV)/.deps-run
+	$(MANAGE) makemigrations --check --dry-run
+
+migrate: $(VENV)/.deps-run
+	$(DEV_ENV) $(MANAGE) migrate --no-input
+
+demo: $(VENV)/.deps-run
+	$(DEV_ENV) $(MANAGE) load_demo
+
+clean:
+	rm -rf $(VENV) var staticfiles *.egg-info
+
+# The virtual environment, made with the first Python 3.12+ that .ci/find-python sees.
+$(PY):
+	"$$(.ci/find-python)" -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.deps-run: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.deps-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@

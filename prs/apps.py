@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrsConfig(AppConfig):
+    name = "prs"
+    verbose_name = "Partner requests"
