@@ -59,6 +59,13 @@ DEMO_PRS = [
 ]
 
 
+def on_the_minute(instant):
+    """Round up to a whole minute: activities start on the minute, and rounding up
+    keeps each at least as far away as its title promises."""
+    rounded = instant.replace(second=0, microsecond=0)
+    return rounded if rounded == instant else rounded + timedelta(minutes=1)
+
+
 class Command(BaseCommand):
     help = "Replace the demo data with a fresh set timed from now (DEBUG only)."
 
@@ -109,7 +116,7 @@ class Command(BaseCommand):
             title=title,
             description="演示数据：make run 每次启动都会重新生成。",
             location=location,
-            start_at=now + starts_in,
+            start_at=on_the_minute(now + starts_in),
             capacity=capacity,
         )
 
