@@ -11,10 +11,13 @@ DEV_ENV := DEBUG=$${DEBUG:-true}
 
 .PHONY: run test lint format check-migrations migrate demo clean
 
+# The web server and a job worker run side by side; Ctrl-C stops both.
 run: $(VENV)/.deps-run
 	$(DEV_ENV) $(MANAGE) migrate --no-input -v 0
 	$(DEV_ENV) $(MANAGE) load_demo
-	$(DEV_ENV) $(MANAGE) runserver 127.0.0.1:8000
+	$(DEV_ENV) bash -c 'trap "kill 0" EXIT; \
+	  $(MANAGE) run_jobs --loop --interval 5 & \
+	  $(MANAGE) runserver 127.0.0.1:8000'
 
 test: $(VENV)/.deps-test
 	$(PY) -m pytest $(PYTEST_ARGS)

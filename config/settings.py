@@ -99,6 +99,33 @@ else:
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 
+# Jobs: the database JobRunner (jobs.runner) is the task backend.
+
+TASKS = {"default": {"BACKEND": "jobs.backend.DatabaseBackend"}}
+
+# A tick runs what falls due up to this many seconds ahead: the next tick is
+# likely to come later than that.
+JOBS_TOLERANCE_SECONDS = env.int("JOBS_TOLERANCE_SECONDS", default=60)
+# A claimed job is reclaimed this long after its worker stopped renewing it.
+JOBS_LEASE_SECONDS = env.int("JOBS_LEASE_SECONDS", default=30)
+JOBS_MAX_ATTEMPTS = env.int("JOBS_MAX_ATTEMPTS", default=5)
+JOBS_RETRY_BASE_SECONDS = env.float("JOBS_RETRY_BASE_SECONDS", default=10)
+JOBS_RETRY_MAX_SECONDS = env.float("JOBS_RETRY_MAX_SECONDS", default=600)
+JOBS_CLAIM_BATCH = env.int("JOBS_CLAIM_BATCH", default=10)
+# POST /internal/jobs/tick needs this bearer token; empty disables the endpoint.
+JOBS_TICK_TOKEN = env.str("JOBS_TICK_TOKEN", default="")
+JOBS_TICK_MAX_JOBS = env.int("JOBS_TICK_MAX_JOBS", default=100)
+JOBS_TICK_MAX_SECONDS = env.float("JOBS_TICK_MAX_SECONDS", default=20)
+# After a response is sent, a small batch runs at most once per interval.
+JOBS_REQUEST_TAIL = env.bool("JOBS_REQUEST_TAIL", default=True)
+JOBS_REQUEST_TAIL_INTERVAL = env.float("JOBS_REQUEST_TAIL_INTERVAL", default=30)
+JOBS_REQUEST_TAIL_MAX_JOBS = env.int("JOBS_REQUEST_TAIL_MAX_JOBS", default=5)
+JOBS_REQUEST_TAIL_MAX_SECONDS = env.float("JOBS_REQUEST_TAIL_MAX_SECONDS", default=2)
+# prune_jobs keeps finished jobs this long; failures longer, for investigation.
+JOBS_KEEP_SUCCEEDED_DAYS = env.int("JOBS_KEEP_SUCCEEDED_DAYS", default=7)
+JOBS_KEEP_FAILED_DAYS = env.int("JOBS_KEEP_FAILED_DAYS", default=30)
+
+
 # Internationalisation: the pages speak Simplified Chinese; times are shown in
 # Asia/Shanghai and stored in UTC.
 

@@ -20,7 +20,9 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils.translation import gettext_lazy as _
 
 from config import clock
+from jobs import runner
 
+from . import tasks
 from .models import PartnerRequest, Slot, User
 from .signals import pr_cancelled, slot_changed
 
@@ -90,6 +92,12 @@ def join(pr_id: int, user: User) -> Slot:
 
         slot = Slot.objects.create(pr=pr, user=user, joined_at=now)
         _count(user, "reliability_join_count")
+        runner.enqueue(
+            tasks.release_unconfirmed_slot,
+            [slot.pk],
+            run_at=pr.join_deadline,
+            dedupe_key=tasks.release_key(slot.pk),
+        )
         slot_changed.send(sender=Slot, slot=slot, action="join")
 
     logger.info("slot joined pr=%s user=%s slot=%s", pr.pk, user.pk, slot.pk)
@@ -108,6 +116,7 @@ def confirm(pr_id: int, user: User) -> Slot:
 
         _move(slot, Slot.Status.CONFIRMED, confirmed_at=now)
         _count(user, "reliability_confirm_count")
+        _drop_release(slot)
         slot_changed.send(sender=Slot, slot=slot, action="confirm")
 
     logger.info("slot confirmed pr=%s user=%s slot=%s", pr.pk, user.pk, slot.pk)
@@ -146,6 +155,7 @@ def exit(pr_id: int, user: User) -> Slot:
 
         _move(slot, Slot.Status.EXITED, exited_at=now)
         _count(user, "reliability_release_count")
+        _drop_release(slot)
         slot_changed.send(sender=Slot, slot=slot, action="exit")
 
     logger.info("slot exited pr=%s user=%s slot=%s", pr.pk, user.pk, slot.pk)
@@ -192,6 +202,8 @@ def cancel(pr_id: int, user: User) -> PartnerRequest:
         pr.status = PartnerRequest.Status.CANCELLED
         pr.cancelled_at = now
         pr.save(update_fields=["status", "cancelled_at"])
+        for slot in pr.slots.filter(status=Slot.Status.JOINED):
+            _drop_release(slot)
         pr_cancelled.send(sender=PartnerRequest, pr=pr)
 
     logger.info("pr cancelled pr=%s by=%s", pr.pk, user.pk)
@@ -222,6 +234,11 @@ def _require_active_slot(pr: PartnerRequest, user: User) -> Slot:
     if slot is None:
         raise ActionRefused("not_joined")
     return slot
+
+
+def _drop_release(slot: Slot) -> None:
+    """Delete the slot's pending T-1h release: it has nothing left to release."""
+    runner.delete_pending(tasks.release_unconfirmed_slot, tasks.release_key(slot.pk))
 
 
 def _move(slot: Slot, status: str, **timestamps) -> None:

@@ -1,4 +1,6 @@
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +22,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def no_request_tail(settings):
+    """Off unless a test turns it on: a tail batch would run jobs mid-test."""
+    settings.JOBS_REQUEST_TAIL = False
 
 
 @pytest.fixture
@@ -107,3 +115,17 @@ def api(db):
         return ApiClient(user)
 
     return make
+
+
+def wait_for(condition, timeout=30.0, what="the condition"):
+    """Wait until another thread or process makes `condition()` true.
+
+    This waits for an event, not for time to pass: it returns as soon as the
+    condition holds, and fails the test if it never does.
+    """
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        pause.wait(0.02)
