@@ -107,3 +107,15 @@ def api(db):
         return ApiClient(user)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def static_files_by_their_own_names(settings):
+    """Tests never run collectstatic, so pages link static files by their plain
+    names; production's hashed names are tested on their own (tests/pages)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    }
