@@ -9,7 +9,7 @@ MANAGE := $(PY) manage.py
 # make run is a local demo: debug pages on, demo data allowed.
 DEV_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: run test lint format check-migrations migrate demo clean
+.PHONY: run test lint format check-migrations messages migrate demo clean
 
 run: $(VENV)/.deps-run
 	$(DEV_ENV) $(MANAGE) migrate --no-input -v 0
@@ -29,6 +29,13 @@ format: $(VENV)/.deps-test
 
 check-migrations: $(VENV)/.deps-run
 	$(MANAGE) makemigrations --check --dry-run
+
+# Bring the Chinese catalogue up to date with the code, translate what is new in
+# locale/zh_Hans/LC_MESSAGES/django.po, run this again to compile, commit both files.
+messages: $(VENV)/.deps-run
+	$(MANAGE) makemessages -l zh_Hans --no-location \
+	  --ignore='.venv/*' --ignore='staticfiles/*' --ignore='tests/*' --ignore='var/*'
+	$(MANAGE) compilemessages --ignore='.venv/*'
 
 migrate: $(VENV)/.deps-run
 	$(DEV_ENV) $(MANAGE) migrate --no-input
