@@ -4,6 +4,10 @@
 # Both are idempotent: a second run only reinstalls when pyproject.toml changed.
 
 VENV := .venv
+# The browser tests drive Debian's Chromium (never a downloaded browser); the CJK
+# font is for the screenshots they take.
+CHROMIUM := /usr/bin/chromium
+CHROMIUM_PACKAGES := chromium fonts-wqy-microhei
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 # make run is a local demo: debug pages on, demo data allowed.
@@ -16,7 +20,7 @@ run: $(VENV)/.deps-run
 	$(DEV_ENV) $(MANAGE) load_demo
 	$(DEV_ENV) $(MANAGE) runserver 127.0.0.1:8000
 
-test: $(VENV)/.deps-test
+test: $(VENV)/.deps-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps-test
@@ -54,6 +58,18 @@ $(PY):
 $(VENV)/.deps-run: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	@touch $@
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing $(CHROMIUM_PACKAGES) for the browser tests"; \
+	  apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(CHROMIUM_PACKAGES); \
+	else \
+	  echo "The browser tests need Debian's Chromium at $(CHROMIUM):" >&2; \
+	  echo "  sudo apt-get install $(CHROMIUM_PACKAGES)" >&2; \
+	  echo "or run the rest: make test PYTEST_ARGS=\"-m 'not browser'\" CHROMIUM=" >&2; \
+	  exit 1; \
+	fi
 
 $(VENV)/.deps-test: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
