@@ -215,6 +215,15 @@ def test_detail_offers_the_join_with_its_deadline(client, clock, make_pr, outsid
     assert "加入截止时间：明天 09:00。" in html
 
 
+def test_detail_names_a_later_deadline_by_its_date(client, clock, make_pr, outsider):
+    pr = make_pr(start_in=timedelta(days=3))
+    client.force_login(outsider)
+
+    html = detail(client, pr)
+
+    assert "加入截止时间：12月4日 09:00。" in html
+
+
 def test_detail_offers_a_joined_participant_confirm_and_exit(
     client, clock, make_pr, participant
 ):
