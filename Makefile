@@ -4,12 +4,16 @@
 # Both are idempotent: a second run only reinstalls when pyproject.toml changed.
 
 VENV := .venv
+# The browser tests drive Debian's Chromium (never a downloaded browser); the CJK
+# font is for the screenshots they take.
+CHROMIUM := /usr/bin/chromium
+CHROMIUM_PACKAGES := chromium fonts-wqy-microhei
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 # make run is a local demo: debug pages on, demo data allowed.
 DEV_ENV := DEBUG=$${DEBUG:-true}
 
-.PHONY: run test lint format check-migrations migrate demo clean
+.PHONY: run test lint format check-migrations messages migrate demo clean
 
 # The web server and a job worker run side by side; Ctrl-C stops both.
 run: $(VENV)/.deps-run
@@ -19,7 +23,7 @@ run: $(VENV)/.deps-run
 	  $(MANAGE) run_jobs --loop --interval 5 & \
 	  $(MANAGE) runserver 127.0.0.1:8000'
 
-test: $(VENV)/.deps-test
+test: $(VENV)/.deps-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps-test
@@ -32,6 +36,13 @@ format: $(VENV)/.deps-test
 
 check-migrations: $(VENV)/.deps-run
 	$(MANAGE) makemigrations --check --dry-run
+
+# Bring the Chinese catalogue up to date with the code, translate what is new in
+# locale/zh_Hans/LC_MESSAGES/django.po, run this again to compile, commit both files.
+messages: $(VENV)/.deps-run
+	$(MANAGE) makemessages -l zh_Hans --no-location \
+	  --ignore='.venv/*' --ignore='staticfiles/*' --ignore='tests/*' --ignore='var/*'
+	$(MANAGE) compilemessages --ignore='.venv/*'
 
 migrate: $(VENV)/.deps-run
 	$(DEV_ENV) $(MANAGE) migrate --no-input
@@ -50,6 +61,17 @@ $(PY):
 $(VENV)/.deps-run: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	@touch $@
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing $(CHROMIUM_PACKAGES) for the browser tests"; \
+	  apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(CHROMIUM_PACKAGES); \
+	else \
+	  echo "The browser tests need Debian's Chromium at $(CHROMIUM), and will fail" >&2; \
+	  echo "without it: sudo apt-get install $(CHROMIUM_PACKAGES)," >&2; \
+	  echo "or leave them out: make test PYTEST_ARGS=\"-m 'not browser'\"" >&2; \
+	fi
 
 $(VENV)/.deps-test: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'

@@ -12,6 +12,13 @@ class PartnerRequestForm(forms.ModelForm):
     class Meta:
         model = PartnerRequest
         fields = ["title", "description", "location", "start_at", "capacity"]
+        # The page's inputs; the JSON API hands the form parsed values instead.
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "start_at": forms.DateTimeInput(
+                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+            ),
+        }
 
     def clean_start_at(self):
         start_at = self.cleaned_data["start_at"]

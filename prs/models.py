@@ -112,6 +112,11 @@ class PartnerRequest(models.Model):
         return self.status == self.Status.OPEN
 
     @property
+    def places_left(self) -> int:
+        """Free places; only on a PR annotated by `with_counts`."""
+        return max(self.capacity - self.joined_count, 0)
+
+    @property
     def join_deadline(self):
         return self.start_at - JOIN_CLOSES_BEFORE_START
 

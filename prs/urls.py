@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import api
+from . import api, views
 
 app_name = "prs"
 
@@ -11,5 +11,15 @@ urlpatterns = [
         r"^api/prs/(?P<pr_id>[0-9]+)/(?P<action>join|confirm|check-in|exit|cancel)$",
         api.pr_action,
         name="api-action",
+    ),
+    # The pages, and the plain form posts behind their buttons.
+    path("", views.pr_list, name="list"),
+    path("prs/new", views.pr_create, name="new"),
+    path("prs/<int:pr_id>", views.pr_detail, name="detail"),
+    path("prs/<int:pr_id>/live", views.pr_live, name="live"),
+    re_path(
+        r"^prs/(?P<pr_id>[0-9]+)/(?P<action>join|confirm|check-in|exit|cancel)$",
+        views.pr_action,
+        name="action",
     ),
 ]

@@ -129,3 +129,15 @@ def wait_for(condition, timeout=30.0, what="the condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         pause.wait(0.02)
+
+
+@pytest.fixture(autouse=True)
+def static_files_by_their_own_names(settings):
+    """Tests never run collectstatic, so pages link static files by their plain
+    names; production's hashed names are tested on their own (tests/pages)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    }

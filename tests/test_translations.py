@@ -1,0 +1,50 @@
+"""The Simplified Chinese catalogue: complete, and compiled from its current text."""
+
+import gettext
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.utils import translation
+
+from prs.services import REFUSALS
+
+CATALOGUE = Path(__file__).resolve().parent.parent / "locale/zh_Hans/LC_MESSAGES"
+
+
+def msgfmt(*args):
+    program = shutil.which("msgfmt")
+    if program is None:
+        pytest.fail("msgfmt is missing: apt-get install gettext")
+    return subprocess.run(  # noqa: S603 - our own files as arguments
+        [program, *args], capture_output=True, text=True, check=True
+    )
+
+
+def test_the_committed_mo_is_compiled_from_the_po(tmp_path):
+    fresh = tmp_path / "django.mo"
+
+    msgfmt("--check", "-o", str(fresh), str(CATALOGUE / "django.po"))
+
+    with fresh.open("rb") as new, (CATALOGUE / "django.mo").open("rb") as committed:
+        expected = gettext.GNUTranslations(new)._catalog
+        actual = gettext.GNUTranslations(committed)._catalog
+
+    assert actual == expected, "django.mo is stale: run make messages"
+
+
+def test_every_message_is_translated(tmp_path):
+    result = msgfmt(
+        "--statistics", "-o", str(tmp_path / "x.mo"), str(CATALOGUE / "django.po")
+    )
+
+    assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr
+
+
+@pytest.mark.parametrize("code", sorted(REFUSALS))
+def test_refusals_read_in_chinese(code):
+    with translation.override("zh-hans"):
+        message = str(REFUSALS[code])
+
+    assert any("\u4e00" <= char <= "\u9fff" for char in message)
