@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("prs.urls")),
+    path("", include("reminders.urls")),
 ]
 
 handler400 = "config.views.bad_request"
