@@ -422,7 +422,7 @@ class Simulator:
                 self.stable.issue(now)
 
             token = self.stable.current
-            expires_in = int(token.expires_at - now)
+            expires_in = round(token.expires_at - now)
             return Answer(
                 {"access_token": token.value, "expires_in": expires_in},
                 fault.delay if fault else 0.0,
@@ -838,6 +838,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self._dispatch("POST")
 
+    def log_request(self, code="-", size="-"):
+        # The path only: the query carries the app secret or the access token.
+        logger.debug(
+            "simulator request %s %s %s", self.command, urlsplit(self.path).path, code
+        )
+
     def log_message(self, format, *args):
         logger.debug("simulator %s", format % args)
 
@@ -1166,7 +1172,10 @@ class RunningSimulator:
         self.url = self.server.url
         self.handle = SimulatorHandle(self.url)
         self.thread = threading.Thread(
-            target=self.server.serve_forever, name="wechat-simulator", daemon=True
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so that stop() returns at once
+            name="wechat-simulator",
+            daemon=True,
         )
         self.thread.start()
 
