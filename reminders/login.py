@@ -11,7 +11,7 @@ again, never on a 500.
 import logging
 import secrets
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import login as auth_login
@@ -83,9 +83,8 @@ def start(request):
     pending[state] = next_path
     request.session[SESSION_KEY] = dict(list(pending.items())[-PENDING_LOGINS:])
 
-    # Back to the host the browser is on, where its session cookie lives.
-    redirect_uri = request.build_absolute_uri(reverse("reminders:login-callback"))
-    return HttpResponseRedirect(get_client().authorize_url(redirect_uri, state))
+    authorize_url = get_client().authorize_url(_callback_url(request), state)
+    return HttpResponseRedirect(authorize_url)
 
 
 @never_cache
@@ -135,6 +134,16 @@ def safe_next(candidate: str | None) -> str:
     ):
         return HOME
     return candidate
+
+
+def _callback_url(request) -> str:
+    """Where WeChat sends the browser back: the host it is on, whose cookie holds
+    the session. On the public host SITE_URL says it, with the scheme that a TLS
+    proxy in front of us would hide from the request."""
+    path = reverse("reminders:login-callback")
+    if request.get_host() == urlsplit(settings.SITE_URL).netloc:
+        return settings.SITE_URL + path
+    return request.build_absolute_uri(path)
 
 
 def _take_pending_login(request, state: str) -> str | None:

@@ -1,7 +1,10 @@
 """The start-up checks that refuse a wrong WeChat configuration."""
 
+from pathlib import Path
+
 from django.core import checks
 
+from reminders.checks import DEMO_VALUES
 from reminders.wechat import simulator
 
 REAL_API = "https://api.weixin.qq.com"
@@ -105,3 +108,11 @@ def test_a_timeout_must_be_positive(settings):
     settings.WECHAT_READ_TIMEOUT = 0
 
     assert wechat_problems() == ["reminders.E005"]
+
+
+def test_make_run_uses_the_simulators_demo_account():
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+
+    for name, value in DEMO_VALUES.items():
+        assert f"{name}={value} " in makefile or f"{name}={value}\n" in makefile
+    assert "WECHAT_ASSUME_IN_WECHAT=true" in makefile

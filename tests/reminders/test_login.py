@@ -70,6 +70,21 @@ def test_login_sends_the_browser_to_wechat_with_the_parameters_in_order(
     assert len(state) == 32 and state.isalnum()
 
 
+def test_on_the_public_host_wechat_comes_back_to_site_url(browser, settings):
+    settings.SITE_URL = "https://partners.example.com"
+    settings.ALLOWED_HOSTS = ["partners.example.com"]
+
+    # Plain http here, as behind a proxy that terminates TLS.
+    response = browser.get(
+        "/auth/wechat/login", headers={"host": "partners.example.com"}
+    )
+
+    assert (
+        "&redirect_uri=https%3A%2F%2Fpartners.example.com%2Fauth%2Fwechat%2Fcallback&"
+        in response["Location"]
+    )
+
+
 def test_a_first_login_creates_the_user_and_goes_back_to_next(browser, wechat_sim):
     response = log_in(browser, wechat_sim, next_path="/prs/7?tab=people")
 
