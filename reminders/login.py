@@ -149,7 +149,9 @@ def _callback_url(request) -> str:
 def _take_pending_login(request, state: str) -> str | None:
     """The `next` of the login that `state` belongs to; each state works once."""
     pending = request.session.get(SESSION_KEY) or {}
-    next_path = pending.pop(state, None) if state else None
+    if not state or state not in pending:
+        return None
+    next_path = pending.pop(state)
     request.session[SESSION_KEY] = pending
     return next_path
 

@@ -181,9 +181,13 @@ class WeChatClient:
         if not isinstance(token, str) or not token or not isinstance(expires_in, int):
             raise WeChatError(ErrorKind.TRANSIENT, "stable_token answered no token")
 
-        # The entry outlives its use by five minutes; `refresh_at` is judged by the
-        # application clock, so tests can move past it without waiting.
-        refresh_at = clock.now() + timedelta(seconds=expires_in) - TOKEN_REFRESH_MARGIN
+        # Refresh five minutes early, when WeChat has the replacement ready. A token
+        # that comes with less time than that is kept for half of it, so that no
+        # answer can make every call fetch again. `refresh_at` follows the
+        # application clock, so tests move past it without waiting.
+        lifetime = timedelta(seconds=expires_in)
+        keep_for = max(lifetime - TOKEN_REFRESH_MARGIN, lifetime / 2)
+        refresh_at = clock.now() + keep_for
         cache.set(
             self._token_cache_key(),
             {"token": token, "refresh_at": refresh_at.timestamp()},
@@ -317,8 +321,8 @@ class WeChatClient:
         data = None
         headers = {}
         if json_body is not None:
-            # Chinese goes out as UTF-8, not as \u escapes, which some WeChat
-            # endpoints have shown to people literally.
+            # Chinese goes out as UTF-8 rather than \u escapes, the way WeChat's
+            # own examples send it.
             data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json; charset=utf-8"
 

@@ -72,6 +72,7 @@ ERRMSGS = {
     40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
     40003: "invalid openid",
+    40008: "invalid message type",
     40013: "invalid appid",
     40014: "invalid access_token",
     40029: "invalid code",
@@ -81,6 +82,7 @@ ERRMSGS = {
     40125: "invalid appsecret",
     40163: "code been used",
     40241: "The message is duplicate in 60 seconds",
+    40249: "this template msg has been blocked for illegal content",
     41001: "access_token missing",
     41002: "appid missing",
     41004: "appsecret missing",
@@ -89,6 +91,7 @@ ERRMSGS = {
     43002: "require POST method",
     43004: "require subscribe",
     43019: "require remove blacklist",
+    43116: "This template_id is banned",
     43117: "Sending messages to this openid too frequently,please try later",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit mustslower retry next minute",
@@ -99,12 +102,10 @@ ERRMSGS = {
 
 # The authorize page's own errors, shown to the person rather than returned.
 AUTHORIZE_ERRORS = {
-    10003: "redirect_uri 域名与后台配置不一致",
     10005: "此公众号并没有这些 scope 的权限",
     10010: "scope 不能为空",
     10011: "redirect_uri 不能为空",
     10012: "appid 不能为空",
-    10013: "state 不能为空",
     10016: "不支持此 appid",
     # [assumption] not a WeChat code: the simulator's own "malformed link".
     10099: "参数错误",

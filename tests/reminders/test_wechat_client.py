@@ -189,9 +189,9 @@ def test_a_timeout_after_delivery_and_a_retry_with_the_same_id_deliver_once(
     wechat_sim, wechat_client, settings
 ):
     send(wechat_client, openid=BOB, client_msg_id="warm-up")  # token in the cache
-    settings.WECHAT_READ_TIMEOUT = 0.2
+    settings.WECHAT_READ_TIMEOUT = 0.5
     client = get_client()
-    wechat_sim.fail("send", openid=ALICE, delay=2.0)
+    wechat_sim.fail("send", openid=ALICE, delay=5.0)
 
     with pytest.raises(WeChatError) as raised:
         send(client, client_msg_id="job-42-T-2h")
