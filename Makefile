@@ -12,16 +12,27 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 # make run is a local demo: debug pages on, demo data allowed.
 DEV_ENV := DEBUG=$${DEBUG:-true}
+# make run talks to the local WeChat simulator (manage.py wechat_simulator) on port
+# 8001 with its demo account, and treats any browser as WeChat's, so a desktop
+# browser can log in through the simulator's consent page.
+WECHAT_SIM := http://127.0.0.1:8001
+WECHAT_SIM_ENV := WECHAT_API_BASE=$(WECHAT_SIM) WECHAT_OAUTH_BASE=$(WECHAT_SIM) \
+	WECHAT_APP_ID=wx-demo-app-id WECHAT_APP_SECRET=demo-app-secret-not-for-production \
+	WECHAT_REMINDER_TEMPLATE_ID=demo-reminder-template \
+	WECHAT_CALLBACK_TOKEN=demoCallbackToken WECHAT_ASSUME_IN_WECHAT=true
+RUN_ENV := $(DEV_ENV) $(WECHAT_SIM_ENV)
 
 .PHONY: run test lint format check-migrations messages migrate demo clean
 
-# The web server and a job worker run side by side; Ctrl-C stops both.
+# The WeChat simulator and a job worker run beside the web server; when the web
+# server stops (Ctrl-C), so do they.
 run: $(VENV)/.deps-run
-	$(DEV_ENV) $(MANAGE) migrate --no-input -v 0
-	$(DEV_ENV) $(MANAGE) load_demo
-	$(DEV_ENV) bash -c 'trap "kill 0" EXIT; \
-	  $(MANAGE) run_jobs --loop --interval 5 & \
-	  $(MANAGE) runserver 127.0.0.1:8000'
+	$(RUN_ENV) $(MANAGE) migrate --no-input -v 0
+	$(RUN_ENV) $(MANAGE) load_demo
+	$(RUN_ENV) bash -c 'trap "kill \$$(jobs -p) 2>/dev/null" EXIT; \
+		$(MANAGE) wechat_simulator --port 8001 & \
+		$(MANAGE) run_jobs --loop --interval 5 & \
+		$(MANAGE) runserver 127.0.0.1:8000'
 
 test: $(VENV)/.deps-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)

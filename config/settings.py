@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "reminders.context_processors.wechat",
             ],
         },
     },
@@ -174,4 +175,29 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "line"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # urllib3 logs every request's URL at DEBUG, and WeChat's URLs carry the
+        # app secret or the access token in their query.
+        "urllib3": {"level": "INFO"},
+    },
 }
+
+
+# WeChat (DESIGN §7, README "WeChat"). The app always talks HTTP to these two bases:
+# the real hosts in production, the local simulator in `make run` and the tests.
+# The credentials have no defaults: `make run` and the tests use the simulator's
+# demo account, and reminders/checks.py refuses demo values against the real API.
+
+WECHAT_APP_ID = env.str("WECHAT_APP_ID", default="")
+WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
+WECHAT_REMINDER_TEMPLATE_ID = env.str("WECHAT_REMINDER_TEMPLATE_ID", default="")
+WECHAT_CALLBACK_TOKEN = env.str("WECHAT_CALLBACK_TOKEN", default="")
+WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="https://api.weixin.qq.com")
+WECHAT_OAUTH_BASE = env.str("WECHAT_OAUTH_BASE", default="https://open.weixin.qq.com")
+# Seconds. A send that times out may still have been delivered; the retry reuses
+# its client_msg_id, so WeChat does not deliver it twice.
+WECHAT_CONNECT_TIMEOUT = env.float("WECHAT_CONNECT_TIMEOUT", default=3.05)
+WECHAT_READ_TIMEOUT = env.float("WECHAT_READ_TIMEOUT", default=10.0)
+# Treat every browser as WeChat's, so `make run` shows the in-WeChat pages on a
+# desktop. Refused while DEBUG is off.
+WECHAT_ASSUME_IN_WECHAT = env.bool("WECHAT_ASSUME_IN_WECHAT", default=False)

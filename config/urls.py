@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("jobs.urls")),
     path("", include("prs.urls")),
+    path("", include("reminders.urls")),
 ]
 
 handler400 = "config.views.bad_request"

@@ -11,10 +11,11 @@ A refused action raises `ActionRefused` before anything is written, so it change
 nothing.
 """
 
+import hashlib
 import logging
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, FloatField
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils.translation import gettext_lazy as _
@@ -282,3 +283,28 @@ def _ratio(numerator, denominator):
         0.0,
         output_field=as_float,
     )
+
+
+def user_for_openid(openid: str) -> User:
+    """The user who logs in with this WeChat openid, created at their first login.
+
+    The username is derived from the openid through a hash, so a page that shows
+    it does not show the openid. Two first logins at the same moment end with one
+    user: the loser of the race on the unique openid reads the winner's row.
+    """
+    user = User.objects.filter(wechat_openid=openid).first()
+    if user is not None:
+        return user
+
+    username = "wx-" + hashlib.sha256(openid.encode("utf-8")).hexdigest()[:12]
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, wechat_openid=openid)
+    except IntegrityError:
+        user = User.objects.filter(wechat_openid=openid).first()
+        if user is None:
+            raise
+        return user
+
+    logger.info("user created from wechat login user=%s", user.pk)
+    return user

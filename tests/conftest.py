@@ -11,6 +11,8 @@ from config import clock as app_clock
 from prs import services
 from prs.models import User
 
+pytest_plugins = ["tests.wechat_fixtures"]
+
 # A fixed instant that every time-dependent test starts from.
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 

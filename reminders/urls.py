@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import login
+
+app_name = "reminders"
+
+urlpatterns = [
+    path("auth/wechat/login", login.start, name="login"),
+    path("auth/wechat/callback", login.callback, name="login-callback"),
+    path("auth/logout", login.logout, name="logout"),
+]
