@@ -288,7 +288,7 @@ def test_the_failure_page_is_chinese_and_extends_the_base(browser, wechat_sim):
 
     assert "<title>这个登录链接已失效</title>" in response.text
     assert '<meta name="viewport"' in response.text
-    assert '<html lang="zh-CN">' in response.text
+    assert '<html lang="zh-hans">' in response.text
 
 
 # user_for_openid
