@@ -104,6 +104,24 @@ def read_json_object(request) -> dict:
     return body
 
 
+def field_error(field: str, message) -> ApiError:
+    """A 400 about one input field, named in both `field` and the message."""
+    return ApiError(400, "invalid_field", f"{field}: {message}", field=field)
+
+
+def refuse_unknown_fields(body: dict, known) -> None:
+    """Refuse a body with a key outside `known`, so a misspelt one is never
+    silently dropped."""
+    for key in body:
+        if key not in known:
+            raise ApiError(
+                400,
+                "unknown_field",
+                _("Unknown field %(field)s.") % {"field": key},
+                field=key,
+            )
+
+
 def _refuse(constant: str):
     # JSON has no NaN or Infinity; Python's parser accepts them unless told not to.
     raise ValueError(f"{constant} is not JSON")

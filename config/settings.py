@@ -191,6 +191,18 @@ LOGGING = {
 WECHAT_APP_ID = env.str("WECHAT_APP_ID", default="")
 WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
 WECHAT_REMINDER_TEMPLATE_ID = env.str("WECHAT_REMINDER_TEMPLATE_ID", default="")
+# Which key of the template carries which part of a reminder. A key's type is its
+# prefix (thing, time, phrase, ...) and decides how the value is written. The
+# default matches the simulator's demo template.
+WECHAT_REMINDER_TEMPLATE_KEYS = env.dict(
+    "WECHAT_REMINDER_TEMPLATE_KEYS",
+    default={
+        "title": "thing1",
+        "start": "time2",
+        "place": "thing3",
+        "status": "phrase4",
+    },
+)
 WECHAT_CALLBACK_TOKEN = env.str("WECHAT_CALLBACK_TOKEN", default="")
 WECHAT_API_BASE = env.str("WECHAT_API_BASE", default="https://api.weixin.qq.com")
 WECHAT_OAUTH_BASE = env.str("WECHAT_OAUTH_BASE", default="https://open.weixin.qq.com")

@@ -38,7 +38,7 @@ class DatabaseBackend(BaseTaskBackend):
     def enqueue(self, task, args, kwargs):
         self.validate_task(task)
         job = runner.enqueue(task, args, kwargs, run_at=task.run_after)
-        result = self.result_for(job, task)
+        result = task_result(job, task, backend=self.alias)
         task_enqueued.send(type(self), task_result=result)
         return result
 
@@ -54,32 +54,33 @@ class DatabaseBackend(BaseTaskBackend):
             raise TaskResultDoesNotExist(
                 f"{result_id}: its task {job.job_type} no longer exists"
             ) from None
-        return self.result_for(job, task)
+        return task_result(job, task, backend=self.alias)
 
-    def result_for(self, job: Job, task) -> TaskResult:
-        """The job as Django's TaskResult.
 
-        The job row records only its latest worker, so `worker_ids` repeats it once
-        per attempt: `TaskResult.attempts` is then the job's attempt count.
-        """
-        errors = []
-        if job.last_error:
-            exception_path = job.last_error.split(":", 1)[0]
-            errors.append(
-                TaskError(exception_class_path=exception_path, traceback=job.last_error)
-            )
+def task_result(job: Job, task, backend: str = "default") -> TaskResult:
+    """The job as Django's TaskResult.
 
-        return TaskResult(
-            task=task,
-            id=str(job.pk),
-            status=STATUS[job.status],
-            enqueued_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            last_attempted_at=job.started_at,
-            args=job.args,
-            kwargs=job.kwargs,
-            backend=self.alias,
-            errors=errors,
-            worker_ids=[job.locked_by] * job.attempts if job.locked_by else [],
+    The job row records only its latest worker, so `worker_ids` repeats it once per
+    attempt: `TaskResult.attempts` is then the job's attempt count.
+    """
+    errors = []
+    if job.last_error:
+        exception_path = job.last_error.split(":", 1)[0]
+        errors.append(
+            TaskError(exception_class_path=exception_path, traceback=job.last_error)
         )
+
+    return TaskResult(
+        task=task,
+        id=str(job.pk),
+        status=STATUS[job.status],
+        enqueued_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        last_attempted_at=job.started_at,
+        args=job.args,
+        kwargs=job.kwargs,
+        backend=backend,
+        errors=errors,
+        worker_ids=[job.locked_by] * job.attempts if job.locked_by else [],
+    )

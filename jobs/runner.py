@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.db.models.functions import Now
-from django.tasks import Task
+from django.tasks import Task, TaskContext
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
@@ -325,7 +325,7 @@ def _run(job: Job, result: TickResult) -> None:
         outcome = _fail(job, f"unknown job type: {error}", permanent=True)
     else:
         try:
-            task.call(*job.args, **job.kwargs)
+            _call(task, job)
         except RunLater as request:
             outcome = _defer(job, request.at)
         except PermanentFailure as error:
@@ -347,6 +347,18 @@ def _run(job: Job, result: TickResult) -> None:
         job.max_attempts,
         time.monotonic() - started,
     )
+
+
+def _call(task: Task, job: Job):
+    if not task.takes_context:
+        return task.call(*job.args, **job.kwargs)
+
+    # The context tells a handler which job runs it and which attempt this is,
+    # e.g. to derive an idempotency key from the job id.
+    from .backend import task_result
+
+    context = TaskContext(task_result=task_result(job, task))
+    return task.call(context, *job.args, **job.kwargs)
 
 
 def load_task(job_type: str) -> Task:

@@ -12,7 +12,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config import clock
-from config.http import ApiError, json_endpoint, read_json_object, require_login
+from config.http import (
+    ApiError,
+    field_error,
+    json_endpoint,
+    read_json_object,
+    refuse_unknown_fields,
+    require_login,
+)
 
 from . import services
 from .forms import PartnerRequestForm
@@ -98,7 +105,7 @@ def _create(request):
     form = PartnerRequestForm(data=_form_data(body))
     if not form.is_valid():
         key, message = _first_error(form)
-        raise ApiError(400, "invalid_field", f"{key}: {message}", field=key)
+        raise field_error(key, message)
 
     pr = services.create_pr(request.user, **form.cleaned_data)
     return JsonResponse(_load(pr.pk, request.user), status=201)
@@ -117,21 +124,14 @@ def _form_data(body: dict) -> dict:
     The form alone would accept "5" for a number or a date without an offset;
     a JSON client deserves to hear that its types are wrong.
     """
-    for key in body:
-        if key not in CREATE_FIELDS:
-            raise ApiError(
-                400,
-                "unknown_field",
-                _("Unknown field %(field)s.") % {"field": key},
-                field=key,
-            )
+    refuse_unknown_fields(body, CREATE_FIELDS)
 
     data = {}
     for key, field in CREATE_FIELDS.items():
         if key not in body:
             if key in OPTIONAL_FIELDS:
                 continue
-            raise _field_error(key, _("This field is required."))
+            raise field_error(key, _("This field is required."))
         data[field] = _parse(key, body[key])
     return data
 
@@ -140,11 +140,11 @@ def _parse(key: str, value):
     if key == "capacity":
         # bool is a subclass of int in Python; true is not a number of places.
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _field_error(key, _("Expected a whole number."))
+            raise field_error(key, _("Expected a whole number."))
         return value
 
     if not isinstance(value, str):
-        raise _field_error(key, _("Expected a string."))
+        raise field_error(key, _("Expected a string."))
 
     if key == "startAt":
         return _parse_datetime(key, value)
@@ -155,17 +155,13 @@ def _parse_datetime(key: str, value: str) -> datetime:
     try:
         instant = datetime.fromisoformat(value)
     except ValueError:
-        raise _field_error(
+        raise field_error(
             key,
             _("Expected an ISO 8601 date and time, e.g. 2026-12-24T19:30:00+08:00."),
         ) from None
     if timezone.is_naive(instant):
-        raise _field_error(key, _("Add a UTC offset, e.g. 2026-12-24T19:30:00+08:00."))
+        raise field_error(key, _("Add a UTC offset, e.g. 2026-12-24T19:30:00+08:00."))
     return instant
-
-
-def _field_error(key: str, message) -> ApiError:
-    return ApiError(400, "invalid_field", f"{key}: {message}", field=key)
 
 
 def _first_error(form) -> tuple[str, str]:

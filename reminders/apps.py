@@ -6,4 +6,5 @@ class RemindersConfig(AppConfig):
     verbose_name = "Reminders"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        # Importing registers the system checks and the signal receivers.
+        from . import checks, receivers  # noqa: F401

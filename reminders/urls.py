@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import login
+from . import api, callback, login
 
 app_name = "reminders"
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("auth/wechat/login", login.start, name="login"),
     path("auth/wechat/callback", login.callback, name="login-callback"),
     path("auth/logout", login.logout, name="logout"),
+    path("api/wechat/reminders/subscription", api.subscription, name="subscription"),
+    path("wechat/callback", callback.callback, name="wechat-callback"),
 ]

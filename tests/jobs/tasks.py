@@ -80,3 +80,9 @@ def hang_first_time(path: str) -> None:
 
 
 not_a_task = "a string, not a task"
+
+
+@task(takes_context=True)
+def whoami(context, key: str) -> None:
+    """Record the job id and attempt the runner passed in its context."""
+    RUNS[f"{key}:{context.task_result.id}:{context.attempt}"] += 1

@@ -418,3 +418,11 @@ def test_a_late_worker_cannot_overwrite_the_attempt_that_took_over(clock, settin
     assert takeover.succeeded == 1
     assert late["result"].lost == 1
     assert (job.status, job.attempts, job.locked_by) == ("SUCCEEDED", 2, "fast")
+
+
+def test_a_task_that_takes_context_learns_its_job_and_attempt(clock):
+    job = runner.enqueue(tasks.whoami, ["me"])
+
+    runner.tick()
+
+    assert dict(tasks.RUNS) == {f"me:{job.pk}:1": 1}
