@@ -10,6 +10,7 @@ import itertools
 import pytest
 
 from prs import services
+from reminders import services as reminder_services
 from tests.pages.conftest import SCREENSHOTS
 from tests.pages.helpers import WECHAT_UA
 
@@ -185,13 +186,13 @@ def test_screenshot_inside_wechat_logged_in_joined_with_reminders_on(
     for _ in range(2):
         services.join(pr.pk, make_user())
     services.join(pr.pk, participant)
-    participant.wechat_reminder_opt_in = True
-    participant.save(update_fields=["wechat_reminder_opt_in"])
+    reminder_services.set_opt_in(participant, True)
 
     page = open_page(f"/prs/{pr.pk}", user=participant, user_agent=WECHAT_UA)
 
     assert "MicroMessenger" in page.evaluate("navigator.userAgent")
     assert page.text_content('[data-figure="mine"]') == "已加入"
+    assert page.is_checked("#reminder-switch")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "pr-detail-wechat.png")
 
@@ -204,5 +205,35 @@ def test_screenshot_outside_wechat(open_page, clock, make_pr, make_user):
     page = open_page(f"/prs/{pr.pk}", user_agent=PHONE_SAFARI_UA)
 
     assert page.is_visible("#login")
+    assert page.is_visible("#reminder-hint")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "pr-detail-browser.png")
+
+
+def test_inside_wechat_the_reminder_switch_saves_and_survives_a_reload(
+    open_page, clock, make_pr, participant
+):
+    pr = make_pr()
+    page = open_page(f"/prs/{pr.pk}", user=participant, user_agent=WECHAT_UA)
+    assert not page.is_checked("#reminder-switch")
+
+    with page.expect_response(lambda r: "/reminders/subscription" in r.url) as answer:
+        page.click("label[for=reminder-switch]")
+    page.wait_for_selector("#reminder-status:has-text('提醒已开启')")
+
+    assert answer.value.status == 200
+    page.reload()
+    assert page.is_checked("#reminder-switch")
+    participant.refresh_from_db()
+    assert participant.wechat_reminder_opt_in is True
+
+
+def test_outside_wechat_there_is_no_switch_only_the_hint(
+    open_page, clock, make_pr, participant
+):
+    page = open_page(
+        f"/prs/{make_pr().pk}", user=participant, user_agent=PHONE_SAFARI_UA
+    )
+
+    assert page.locator("#reminder-switch").count() == 0
+    assert "请在微信内打开本页并登录" in page.text_content("#reminder-hint")

@@ -12,6 +12,8 @@ from django.test import Client
 
 from prs import services
 from prs.models import PartnerRequest, Slot
+from reminders import services as reminder_services
+from reminders.models import NotificationDelivery
 from tests.pages.helpers import DESKTOP_UA, WECHAT_UA, buttons, element
 
 pytestmark = pytest.mark.django_db
@@ -193,7 +195,7 @@ def test_detail_offers_an_anonymous_visitor_the_login(client, clock, make_pr):
 
 
 @pytest.mark.parametrize("user_agent", [WECHAT_UA, DESKTOP_UA])
-def test_detail_is_the_same_inside_and_outside_wechat(
+def test_detail_offers_the_same_actions_inside_and_outside_wechat(
     client, clock, make_pr, participant, user_agent
 ):
     pr = make_pr()
@@ -202,7 +204,68 @@ def test_detail_is_the_same_inside_and_outside_wechat(
     response = client.get(f"/prs/{pr.pk}", headers={"user-agent": user_agent})
 
     assert buttons(response.content.decode()) == ["join"]
-    assert "prs/_reminder_area.html" in [t.name for t in response.templates]
+
+
+@pytest.mark.parametrize("opted_in", [False, True])
+def test_inside_wechat_a_logged_in_viewer_gets_the_reminder_switch(
+    client, clock, make_pr, participant, opted_in
+):
+    reminder_services.set_opt_in(participant, opted_in)
+    client.force_login(participant)
+
+    html = client.get(
+        f"/prs/{make_pr().pk}", headers={"user-agent": WECHAT_UA}
+    ).content.decode()
+
+    switch = element(html, "reminder-switch")
+    assert switch is not None
+    assert ("checked" in switch) is opted_in
+    assert switch["data-url"] == "/api/wechat/reminders/subscription"
+    assert element(html, "reminder-hint") is None
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "logged_in"),
+    [(DESKTOP_UA, True), (WECHAT_UA, False), (DESKTOP_UA, False)],
+    ids=["desktop", "wechat anonymous", "desktop anonymous"],
+)
+def test_anywhere_else_the_viewer_reads_how_to_get_reminders(
+    client, clock, make_pr, participant, user_agent, logged_in
+):
+    if logged_in:
+        client.force_login(participant)
+
+    html = client.get(
+        f"/prs/{make_pr().pk}", headers={"user-agent": user_agent}
+    ).content.decode()
+
+    assert element(html, "reminder-switch") is None
+    assert element(html, "reminder-hint") is not None
+    assert "请在微信内打开本页并登录" in html
+
+
+def test_after_a_reminder_failed_for_not_following_the_page_asks_to_follow(
+    client, clock, make_pr, participant
+):
+    pr = make_pr()
+    NotificationDelivery.objects.create(
+        pr=pr,
+        user=participant,
+        reminder_type="T-2h",
+        scheduled_at=clock.now(),
+        result="FAILED",
+        error_code="43004",
+        job_id=1,
+        created_at=clock.now(),
+    )
+    client.force_login(participant)
+
+    html = client.get(
+        f"/prs/{pr.pk}", headers={"user-agent": WECHAT_UA}
+    ).content.decode()
+
+    assert element(html, "reminder-follow-hint") is not None
+    assert "关注" in html
 
 
 def test_detail_offers_the_join_with_its_deadline(client, clock, make_pr, outsider):
