@@ -148,14 +148,8 @@ class PartnerRequestAdmin(admin.ModelAdmin):
         self.message_user(request, _("%(n)d cancelled.") % {"n": cancelled})
 
 
-@admin.register(Slot)
-class SlotAdmin(admin.ModelAdmin):
-    """Slots are changed by the services only, so the admin shows them read-only."""
-
-    list_display = ("id", "pr", "user", "status", "joined_at")
-    list_filter = ("status",)
-    search_fields = ("pr__title", "user__username")
-    list_select_related = ("pr", "user")
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For rows that only services write: operators look, never edit."""
 
     def has_add_permission(self, request):
         return False
@@ -165,3 +159,11 @@ class SlotAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Slot)
+class SlotAdmin(ReadOnlyAdmin):
+    list_display = ("id", "pr", "user", "status", "joined_at")
+    list_filter = ("status",)
+    search_fields = ("pr__title", "user__username")
+    list_select_related = ("pr", "user")

@@ -5,6 +5,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from config import clock
+from prs.admin import ReadOnlyAdmin
 
 from .models import NotificationDelivery, ReminderFigures
 from .stats import delivery_figures
@@ -13,7 +14,7 @@ PERIODS = (1, 7, 30, 90)
 
 
 @admin.register(NotificationDelivery)
-class NotificationDeliveryAdmin(admin.ModelAdmin):
+class NotificationDeliveryAdmin(ReadOnlyAdmin):
     """Deliveries are written by the reminder jobs only; operators read them."""
 
     list_display = (
@@ -39,28 +40,10 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ReminderFigures)
-class ReminderFiguresAdmin(admin.ModelAdmin):
+class ReminderFiguresAdmin(ReadOnlyAdmin):
     """Success rate, receipts, skips and the top failure reasons over a period."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("reminders.view_notificationdelivery")

@@ -210,8 +210,7 @@ class WeChatClient:
             cache.delete(key)
 
     def _call_with_token(self, method: str, path: str, *, json_body=None) -> dict:
-        token = self.access_token()
-        try:
+        def call(token: str) -> dict:
             return self._request(
                 method,
                 self.config.api_base,
@@ -219,6 +218,10 @@ class WeChatClient:
                 params={"access_token": token},
                 json_body=json_body,
             )
+
+        token = self.access_token()
+        try:
+            return call(token)
         except WeChatError as error:
             if error.kind != ErrorKind.TOKEN:
                 raise
@@ -233,14 +236,7 @@ class WeChatClient:
 
         # Retry once only: a fresh token refused again is not a stale token, and
         # looping would hammer the token endpoint.
-        token = self.access_token()
-        return self._request(
-            method,
-            self.config.api_base,
-            path,
-            params={"access_token": token},
-            json_body=json_body,
-        )
+        return call(self.access_token())
 
     # Template messages
 
