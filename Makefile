@@ -22,7 +22,7 @@ WECHAT_SIM_ENV := WECHAT_API_BASE=$(WECHAT_SIM) WECHAT_OAUTH_BASE=$(WECHAT_SIM) 
 	WECHAT_CALLBACK_TOKEN=demoCallbackToken WECHAT_ASSUME_IN_WECHAT=true
 RUN_ENV := $(DEV_ENV) $(WECHAT_SIM_ENV)
 
-.PHONY: run test lint format check-migrations messages migrate demo clean
+.PHONY: run test faults lint format check-migrations messages migrate demo clean
 
 # The WeChat simulator and a job worker run beside the web server; when the web
 # server stops (Ctrl-C), so do they.
@@ -36,6 +36,11 @@ run: $(VENV)/.deps-run
 
 test: $(VENV)/.deps-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fault suite: worker processes killed, PostgreSQL restarted, WeChat failing.
+# It needs DATABASE_URL on PostgreSQL; .ci/run runs it.
+faults: $(VENV)/.deps-test
+	GAPC_FAULTS=1 $(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps-test
 	$(VENV)/bin/ruff check .

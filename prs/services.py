@@ -214,10 +214,16 @@ def cancel(pr_id: int, user: User) -> PartnerRequest:
 def _lock(pr_id: int) -> tuple[PartnerRequest, datetime]:
     """Lock the PR row and read the clock once the lock is held.
 
+    FOR NO KEY UPDATE serialises the actions on one PR like FOR UPDATE would, but
+    leaves alone the key-share locks that PostgreSQL takes on the PR row when a row
+    referencing it is written. With FOR UPDATE, an exit holding the PR and waiting
+    for a slot that a reminder job holds deadlocks with that job writing its
+    delivery row, which references the PR.
+
     The time is read after the wait for the lock, so an action that queued behind
     others is judged at the moment it really happens.
     """
-    pr = PartnerRequest.objects.select_for_update().get(pk=pr_id)
+    pr = PartnerRequest.objects.select_for_update(no_key=True).get(pk=pr_id)
     return pr, clock.now()
 
 

@@ -194,7 +194,7 @@ def deliver_reminder(
     with transaction.atomic():
         slot = (
             Slot.objects.select_related("pr", "user")
-            .select_for_update(of=("self", "user"))
+            .select_for_update(of=("self", "user"), no_key=True)
             .filter(pk=slot_id)
             .first()
         )
