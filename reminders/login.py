@@ -20,6 +20,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -47,25 +48,47 @@ class Failure:
 
 FAILURES = {
     "denied": Failure(
-        403, "你没有同意授权", "登录需要你在微信的授权页面点击「允许」。"
+        403,
+        _("You did not allow the login"),
+        _("Logging in needs you to tap “Allow” on WeChat's authorisation page."),
     ),
     "state": Failure(
         400,
-        "这个登录链接已失效",
-        "登录请求已经用过或已过期，可能是打开了旧的链接或返回了上一页。",
+        _("This login link has expired"),
+        _(
+            "The login request was already used or has expired: perhaps an old "
+            "link was opened, or the browser went back a page."
+        ),
     ),
-    "code": Failure(400, "微信授权已失效", "微信给出的授权码已经用过或已过期。"),
+    "code": Failure(
+        400,
+        _("WeChat's authorisation has expired"),
+        _("The authorisation code from WeChat was already used or has expired."),
+    ),
     "snapshot": Failure(
         403,
-        "请使用完整服务",
-        "当前是微信的快照页（预览模式），无法确认你的身份。"
-        "请点击页面底部的「使用完整服务」后重新登录。",
+        _("Please use the full service"),
+        _(
+            "This is WeChat's snapshot (preview) page, which cannot tell who you "
+            "are. Tap “Use the full service” at the bottom of the page, then log "
+            "in again."
+        ),
     ),
-    "unavailable": Failure(502, "暂时连不上微信", "微信服务器没有及时响应。"),
+    "unavailable": Failure(
+        502,
+        _("WeChat cannot be reached right now"),
+        _("WeChat's servers did not answer in time."),
+    ),
     "not_configured": Failure(
-        503, "微信登录暂不可用", "本站的微信登录配置有误，我们会尽快修复。"
+        503,
+        _("WeChat login is unavailable for now"),
+        _("This site's WeChat login is misconfigured; we will fix it soon."),
     ),
-    "inactive": Failure(403, "账号已停用", "你的账号已被管理员停用。"),
+    "inactive": Failure(
+        403,
+        _("This account is disabled"),
+        _("An administrator has disabled your account."),
+    ),
 }
 
 
