@@ -22,7 +22,7 @@ WECHAT_SIM_ENV := WECHAT_API_BASE=$(WECHAT_SIM) WECHAT_OAUTH_BASE=$(WECHAT_SIM) 
 	WECHAT_CALLBACK_TOKEN=demoCallbackToken WECHAT_ASSUME_IN_WECHAT=true
 RUN_ENV := $(DEV_ENV) $(WECHAT_SIM_ENV)
 
-.PHONY: run test lint format check-migrations messages migrate demo clean
+.PHONY: run serve test lint format check-migrations messages migrate demo clean
 
 # The WeChat simulator and a job worker run beside the web server; when the web
 # server stops (Ctrl-C), so do they.
@@ -33,6 +33,13 @@ run: $(VENV)/.deps-run
 		$(MANAGE) wechat_simulator --port 8001 & \
 		$(MANAGE) run_jobs --loop --interval 5 & \
 		$(MANAGE) runserver 127.0.0.1:8000'
+
+# Production serving (README "Deploying"): settings from the environment or .env,
+# DEBUG off, hashed static files, gunicorn. gunicorn runs `check --deploy` first
+# and refuses to start on any warning. Migrations are a separate step.
+serve: $(VENV)/.deps-run
+	$(MANAGE) collectstatic --no-input -v 0
+	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py
 
 test: $(VENV)/.deps-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)

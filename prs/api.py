@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from config import clock
 from config.http import ApiError, json_endpoint, read_json_object, require_login
+from config.ratelimit import limit, user_key
 
 from . import services
 from .forms import PartnerRequestForm
@@ -79,6 +80,7 @@ def pr_detail(request, pr_id):
 @json_endpoint("POST")
 def pr_action(request, pr_id, action):
     require_login(request)
+    limit("action", user_key(request))
 
     try:
         ACTIONS[action](pr_id, request.user)
@@ -93,6 +95,7 @@ def pr_action(request, pr_id, action):
 
 def _create(request):
     require_login(request)
+    limit("create", user_key(request))
     body = read_json_object(request)
 
     form = PartnerRequestForm(data=_form_data(body))

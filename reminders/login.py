@@ -23,6 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from config.ratelimit import RateLimited, client_key, limit
 from prs.services import user_for_openid
 
 from .wechat import shorten
@@ -66,6 +67,9 @@ FAILURES = {
         503, "微信登录暂不可用", "本站的微信登录配置有误，我们会尽快修复。"
     ),
     "inactive": Failure(403, "账号已停用", "你的账号已被管理员停用。"),
+    "rate_limited": Failure(
+        429, "操作太频繁", "这个网络刚刚发起了太多次登录，请稍等一分钟再试。"
+    ),
 }
 
 
@@ -73,6 +77,10 @@ FAILURES = {
 @require_GET
 def start(request):
     next_path = safe_next(request.GET.get("next"))
+    try:
+        limit("login", client_key(request))
+    except RateLimited as limited:
+        return _failed(request, "rate_limited", next_path, limited.retry_after)
     if not settings.WECHAT_APP_ID:
         logger.error("wechat login refused: WECHAT_APP_ID is not set")
         return _failed(request, "not_configured", next_path)
@@ -90,6 +98,10 @@ def start(request):
 @never_cache
 @require_GET
 def callback(request):
+    try:
+        limit("login", client_key(request))
+    except RateLimited as limited:
+        return _failed(request, "rate_limited", retry_after=limited.retry_after)
     next_path = _take_pending_login(request, request.GET.get("state", ""))
     if next_path is None:
         return _failed(request, "state")
@@ -167,10 +179,13 @@ def _failure_for(error: WeChatError) -> str:
     return "not_configured"
 
 
-def _failed(request, reason: str, next_path: str = HOME):
+def _failed(request, reason: str, next_path: str = HOME, retry_after: int = 0):
     failure = FAILURES[reason]
     retry_url = reverse("reminders:login") + "?" + urlencode({"next": next_path})
     context = {"failure": failure, "reason": reason, "retry_url": retry_url}
-    return render(
+    response = render(
         request, "reminders/login_failed.html", context, status=failure.status
     )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response

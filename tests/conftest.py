@@ -4,6 +4,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
@@ -30,6 +31,12 @@ def pytest_collection_modifyitems(config, items):
 def no_request_tail(settings):
     """Off unless a test turns it on: a tail batch would run jobs mid-test."""
     settings.JOBS_REQUEST_TAIL = False
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache: rate-limit counters, WeChat tokens."""
+    cache.clear()
 
 
 @pytest.fixture
