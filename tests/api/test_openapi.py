@@ -5,56 +5,16 @@ import re
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
-from django.urls.resolvers import RegexPattern
 
 from prs.services import REFUSALS
 from tests.api import openapi
+from tests.urlmap import url_templates
 
 # URLs whose clients are programs rather than people reading pages.
 MACHINE_PREFIXES = ("api/", "internal/", "healthz", "wechat/")
 METHODS = ("get", "post", "put", "patch", "delete")
 # Refusals that only the job runner meets, never an HTTP client.
 INTERNAL_REFUSALS = {"release_too_early"}
-
-
-def url_templates(patterns=None, prefix=""):
-    """Every URL pattern as an OpenAPI path template: `/api/prs/{prId}`.
-
-    A regex group that lists alternatives (`(?P<action>join|exit)`) stands for
-    one path per alternative, as the description lists them.
-    """
-    for entry in patterns if patterns is not None else get_resolver().url_patterns:
-        route = prefix + _route(entry.pattern)
-        if isinstance(entry, URLResolver):
-            yield from url_templates(entry.url_patterns, route)
-        elif isinstance(entry, URLPattern):
-            yield from _expand(route)
-
-
-def _route(pattern) -> str:
-    if isinstance(pattern, RegexPattern):
-        return str(pattern).lstrip("^").rstrip("$")
-    return re.sub(
-        r"<(?:\w+:)?(\w+)>", lambda m: "{" + _camel(m.group(1)) + "}", str(pattern)
-    )
-
-
-def _expand(route: str):
-    choice = re.search(r"\(\?P<(\w+)>([\w|-]+)\)", route)
-    if choice and "|" in choice.group(2):
-        for option in choice.group(2).split("|"):
-            yield from _expand(route[: choice.start()] + option + route[choice.end() :])
-        return
-    route = re.sub(
-        r"\(\?P<(\w+)>[^)]*\)", lambda m: "{" + _camel(m.group(1)) + "}", route
-    )
-    yield "/" + route
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def machine_urls() -> set[str]:
