@@ -22,7 +22,7 @@ WECHAT_SIM_ENV := WECHAT_API_BASE=$(WECHAT_SIM) WECHAT_OAUTH_BASE=$(WECHAT_SIM) 
 	WECHAT_CALLBACK_TOKEN=demoCallbackToken WECHAT_ASSUME_IN_WECHAT=true
 RUN_ENV := $(DEV_ENV) $(WECHAT_SIM_ENV)
 
-.PHONY: run serve test lint format check-migrations messages migrate demo clean
+.PHONY: run serve test load lint format check-migrations messages migrate demo clean
 
 # The WeChat simulator and a job worker run beside the web server; when the web
 # server stops (Ctrl-C), so do they.
@@ -43,6 +43,11 @@ serve: $(VENV)/.deps-run
 
 test: $(VENV)/.deps-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# 200 clients on one PR through gunicorn for 60 s (tests/load); needs a PostgreSQL
+# DATABASE_URL. Writes var/load/summary.json and var/load/gunicorn.log.
+load: $(VENV)/.deps-test
+	$(PY) -m pytest tests/load --load -s $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps-test
 	$(VENV)/bin/ruff check .

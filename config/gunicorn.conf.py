@@ -42,3 +42,7 @@ def on_starting(server):
     except SystemCheckError as error:
         print(error, file=sys.stderr)
         raise SystemExit(1) from None
+    finally:
+        # Workers are forked from this process: text still in its buffer would be
+        # written again by each of them.
+        sys.stdout.flush()

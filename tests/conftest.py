@@ -18,7 +18,21 @@ pytest_plugins = ["tests.wechat_fixtures"]
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--load",
+        action="store_true",
+        help="run only the load test (make load), which make test leaves out",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
+    load = config.getoption("--load")
+    chosen = [item for item in items if ("load" in item.keywords) == load]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
+        items[:] = chosen
+
     if connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL set")
