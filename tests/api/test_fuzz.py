@@ -16,6 +16,8 @@ from datetime import timedelta
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 from django.utils.crypto import get_random_string
 from hypothesis import HealthCheck, settings
@@ -36,6 +38,18 @@ EXCLUDED_CHECKS = [positive_data_acceptance]
 TICK_TOKEN = "fuzz-tick-token"
 # Small path ids stand for the PRs of `world`; larger ones reach no PR.
 KNOWN_IDS = range(1, 9)
+
+
+@pytest.fixture(autouse=True)
+def one_connection_for_the_whole_test():
+    """Keep the test's connection open across requests, as Django's test client
+    does: the test runs in one transaction on it, and the end of a request would
+    otherwise close it (its autocommit is off inside that transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
