@@ -22,7 +22,7 @@ WECHAT_SIM_ENV := WECHAT_API_BASE=$(WECHAT_SIM) WECHAT_OAUTH_BASE=$(WECHAT_SIM) 
 	WECHAT_CALLBACK_TOKEN=demoCallbackToken WECHAT_ASSUME_IN_WECHAT=true
 RUN_ENV := $(DEV_ENV) $(WECHAT_SIM_ENV)
 
-.PHONY: run test faults lint format check-migrations messages migrate demo clean
+.PHONY: run serve test faults load lint format check-migrations messages migrate demo clean
 
 # The WeChat simulator and a job worker run beside the web server; when the web
 # server stops (Ctrl-C), so do they.
@@ -34,13 +34,25 @@ run: $(VENV)/.deps-run
 		$(MANAGE) run_jobs --loop --interval 5 & \
 		$(MANAGE) runserver 127.0.0.1:8000'
 
+# Production serving (README "Deploying"): settings from the environment or .env,
+# DEBUG off, hashed static files, gunicorn. gunicorn runs `check --deploy` first
+# and refuses to start on any warning. Migrations are a separate step.
+serve: $(VENV)/.deps-run
+	$(MANAGE) collectstatic --no-input -v 0
+	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py
+
 test: $(VENV)/.deps-test $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fault suite: worker processes killed, PostgreSQL restarted, WeChat failing.
 # It needs DATABASE_URL on PostgreSQL; .ci/run runs it.
 faults: $(VENV)/.deps-test
-	GAPC_FAULTS=1 $(PY) -m pytest tests/faults $(PYTEST_ARGS)
+	$(PY) -m pytest tests/faults --faults $(PYTEST_ARGS)
+
+# 200 clients on one PR through gunicorn for 60 s (tests/load); needs a PostgreSQL
+# DATABASE_URL. Writes var/load/summary.json and var/load/gunicorn.log.
+load: $(VENV)/.deps-test
+	$(PY) -m pytest tests/load --load -s $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps-test
 	$(VENV)/bin/ruff check .

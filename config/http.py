@@ -13,6 +13,8 @@ from django.middleware.csrf import get_token
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 
+from config.ratelimit import RateLimited
+
 
 class ApiError(Exception):
     """Raised by an endpoint to answer an error in the documented shape."""
@@ -39,9 +41,10 @@ def error_response(
 def json_endpoint(*methods: str):
     """Decorate a view that answers JSON for the given HTTP methods.
 
-    A refused method answers 405 with an `Allow` header, an `ApiError` or `Http404`
-    raised by the view answers in the error shape, a GET sets the CSRF cookie that
-    the next POST must echo, and no answer is cached by WeChat's browser.
+    A refused method answers 405 with an `Allow` header, an `ApiError`, `Http404`
+    or `RateLimited` raised by the view answers in the error shape, a GET sets the
+    CSRF cookie that the next POST must echo, and no answer is cached by WeChat's
+    browser.
     """
     allowed = frozenset(methods)
 
@@ -69,6 +72,10 @@ def json_endpoint(*methods: str):
                 )
             except Http404:
                 return error_response(404, "not_found", _("Not found."))
+            except RateLimited as limited:
+                response = error_response(429, "rate_limited", limited.message)
+                response["Retry-After"] = str(limited.retry_after)
+                return response
 
             patch_cache_control(response, private=True, no_store=True)
             return response

@@ -7,6 +7,7 @@ the only module that reads the environment: everything else asks
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -23,10 +24,15 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str(
     "SECRET_KEY", default="django-insecure-local-development-key-do-not-deploy"
 )
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_SITE = urlsplit(SITE_URL)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=sorted({"localhost", "127.0.0.1", "[::1]", _SITE.hostname or "localhost"}),
+)
 
 INSTALLED_APPS = [
+    "config.apps.ProjectConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -74,6 +80,42 @@ TEMPLATES = [
 
 # The API answers a failed CSRF check in its JSON error shape.
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+# A POST's Origin must be this site; SITE_URL's is trusted even when a proxy in
+# front rewrites the Host header.
+CSRF_TRUSTED_ORIGINS = env.list(
+    "CSRF_TRUSTED_ORIGINS", default=[f"{_SITE.scheme}://{_SITE.netloc}"]
+)
+# No body the site accepts comes near this (a PR is a few kilobytes); a larger one
+# is refused with 400 before anything reads it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=262_144)
+
+
+# HTTPS (README "Deploying"). A SITE_URL on https switches on everything HTTPS
+# allows; each setting can still be set on its own. Behind a proxy that ends TLS,
+# SECURE_PROXY_SSL_HEADER names the header it sets, e.g.
+# `HTTP_X_FORWARDED_PROTO,https`, or every request looks like plain http and is
+# redirected forever.
+
+_HTTPS = _SITE.scheme == "https"
+SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+# A container's health check asks over plain http, from inside, without the proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_HTTPS)
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", default=31_536_000 if _HTTPS else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS
+)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Joining the browsers' preload list is a separate, lasting decision about the
+# whole domain, so check --deploy does not ask for it here.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["security.W021"])
+# The client's address, for the rate limits: REMOTE_ADDR when nothing is in
+# front, else the address this many proxies back in X-Forwarded-For.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 
 # Database
@@ -130,6 +172,18 @@ JOBS_KEEP_SUCCEEDED_DAYS = env.int("JOBS_KEEP_SUCCEEDED_DAYS", default=7)
 JOBS_KEEP_FAILED_DAYS = env.int("JOBS_KEEP_FAILED_DAYS", default=30)
 
 
+# Rate limits (config/ratelimit.py): hits per window per key, e.g. 20/m, 10/h or
+# 5/10s; empty turns one off.
+RATE_LIMITS = {
+    # /auth/wechat/login and its callback, per client address.
+    "login": env.str("RATE_LIMIT_LOGIN", default="60/m"),
+    # New PRs (API and page), per user.
+    "create": env.str("RATE_LIMIT_CREATE", default="10/h"),
+    # Join, confirm, check-in, exit and cancel (API and page), per user.
+    "action": env.str("RATE_LIMIT_ACTIONS", default="30/m"),
+}
+
+
 # Internationalisation: the pages speak Simplified Chinese; times are shown in
 # Asia/Shanghai and stored in UTC.
 
@@ -145,7 +199,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Hashed names let WeChat's browser cache a static file for good and never serve a
 # stale one after a deploy; `collectstatic` writes them and WhiteNoise serves them.
 # With DEBUG on (make run) the original names are served straight from static/.

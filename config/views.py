@@ -3,9 +3,9 @@
 import logging
 
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.utils.translation import gettext as _
-from django.views import defaults
 from django.views.csrf import csrf_failure as html_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -47,25 +47,37 @@ def csrf_failure(request, reason=""):
 def bad_request(request, exception):
     if _wants_json(request):
         return error_response(400, "bad_request", _("The request could not be read."))
-    return defaults.bad_request(request, exception)
+    return _error_page(request, "400.html", 400)
 
 
 def permission_denied(request, exception):
     if _wants_json(request):
         return error_response(403, "forbidden", _("Not allowed."))
-    return defaults.permission_denied(request, exception)
+    return _error_page(request, "403.html", 403)
 
 
 def page_not_found(request, exception):
     if _wants_json(request):
         return error_response(404, "not_found", _("Not found."))
-    return defaults.page_not_found(request, exception)
+    return _error_page(request, "404.html", 404)
 
 
 def server_error(request):
     if _wants_json(request):
         return error_response(500, "server_error", _("Something went wrong."))
-    return defaults.server_error(request)
+    # Without the request: whatever broke may break its context processors too.
+    return HttpResponseServerError(loader.render_to_string("500.html"))
+
+
+def _error_page(request, template_name: str, status: int) -> HttpResponse:
+    """An error page in the site's look.
+
+    Django's own error views first run the CSRF check to offer the page a token,
+    and that check reads the POST body: a multipart body without a boundary then
+    turns a 404 into a 500. These pages post nothing, so they skip it.
+    """
+    content = loader.render_to_string(template_name, request=request)
+    return HttpResponse(content, status=status)
 
 
 def _wants_json(request) -> bool:

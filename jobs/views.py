@@ -4,9 +4,8 @@ import logging
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
-from config.http import error_response
+from config.http import error_response, json_endpoint
 
 from . import runner
 
@@ -14,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 @csrf_exempt  # authenticated by its bearer token, not by a browser session
-@require_POST
+@json_endpoint("POST")
 def tick(request):
     """Run one batch for a scheduler that calls in (a container scaled to zero).
 

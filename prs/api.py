@@ -20,6 +20,7 @@ from config.http import (
     refuse_unknown_fields,
     require_login,
 )
+from config.ratelimit import limit, user_key
 
 from . import services
 from .forms import PartnerRequestForm
@@ -86,6 +87,7 @@ def pr_detail(request, pr_id):
 @json_endpoint("POST")
 def pr_action(request, pr_id, action):
     require_login(request)
+    limit("action", user_key(request))
 
     try:
         ACTIONS[action](pr_id, request.user)
@@ -100,6 +102,7 @@ def pr_action(request, pr_id, action):
 
 def _create(request):
     require_login(request)
+    limit("create", user_key(request))
     body = read_json_object(request)
 
     form = PartnerRequestForm(data=_form_data(body))

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from config import clock
+from config.ratelimit import RateLimited, limit, user_key
 
 from . import services
 from .forms import PartnerRequestForm
@@ -83,6 +84,14 @@ def pr_list(request):
 @require_http_methods(["GET", "POST"])
 def pr_create(request):
     form = PartnerRequestForm(data=request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        try:
+            limit("create", user_key(request))
+        except RateLimited as limited:
+            form.add_error(None, limited.message)
+            response = render(request, "prs/pr_form.html", {"form": form}, status=429)
+            response["Retry-After"] = str(limited.retry_after)
+            return response
     if not form.is_valid():
         return render(request, "prs/pr_form.html", {"form": form})
 
@@ -127,6 +136,14 @@ def pr_live(request, pr_id):
 def pr_action(request, pr_id, action):
     if not request.user.is_authenticated:
         return _login_first(request, pr_id)
+
+    try:
+        limit("action", user_key(request))
+    except RateLimited as limited:
+        messages.error(request, limited.message)
+        response = _answer_action(request, pr_id, status=429, restart=False)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
 
     service, success = ACTIONS[action]
     try:

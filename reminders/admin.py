@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
@@ -49,6 +50,9 @@ class ReminderFiguresAdmin(ReadOnlyAdmin):
         return request.user.has_perm("reminders.view_notificationdelivery")
 
     def changelist_view(self, request, extra_context=None):
+        # This view replaces the admin's own, so it must check the permission too.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         days = _period(request.GET.get("days"))
         until = clock.now()
         context = {

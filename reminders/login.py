@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from config.ratelimit import RateLimited, client_key, limit
 from prs.services import user_for_openid
 
 from .wechat import shorten
@@ -89,6 +90,11 @@ FAILURES = {
         _("This account is disabled"),
         _("An administrator has disabled your account."),
     ),
+    "rate_limited": Failure(
+        429,
+        _("Too many attempts"),
+        _("Too many logins from this network just now; wait a minute and try again."),
+    ),
 }
 
 
@@ -96,6 +102,10 @@ FAILURES = {
 @require_GET
 def start(request):
     next_path = safe_next(request.GET.get("next"))
+    try:
+        limit("login", client_key(request))
+    except RateLimited as limited:
+        return _failed(request, "rate_limited", next_path, limited.retry_after)
     if not settings.WECHAT_APP_ID:
         logger.error("wechat login refused: WECHAT_APP_ID is not set")
         return _failed(request, "not_configured", next_path)
@@ -113,6 +123,10 @@ def start(request):
 @never_cache
 @require_GET
 def callback(request):
+    try:
+        limit("login", client_key(request))
+    except RateLimited as limited:
+        return _failed(request, "rate_limited", retry_after=limited.retry_after)
     next_path = _take_pending_login(request, request.GET.get("state", ""))
     if next_path is None:
         return _failed(request, "state")
@@ -190,10 +204,13 @@ def _failure_for(error: WeChatError) -> str:
     return "not_configured"
 
 
-def _failed(request, reason: str, next_path: str = HOME):
+def _failed(request, reason: str, next_path: str = HOME, retry_after: int = 0):
     failure = FAILURES[reason]
     retry_url = reverse("reminders:login") + "?" + urlencode({"next": next_path})
     context = {"failure": failure, "reason": reason, "retry_url": retry_url}
-    return render(
+    response = render(
         request, "reminders/login_failed.html", context, status=failure.status
     )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response

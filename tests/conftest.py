@@ -1,10 +1,10 @@
 import json
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
@@ -18,12 +18,28 @@ pytest_plugins = ["tests.wechat_fixtures"]
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 
 
-# The fault suite (tests/faults) restarts servers and kills processes: it runs apart,
-# through `make faults`, which sets GAPC_FAULTS.
-collect_ignore = [] if os.environ.get("GAPC_FAULTS") else ["faults"]
+# Suites that run apart, each through its own make target and option: the load
+# test (make load, --load) and the fault suite (make faults, --faults), which kill
+# processes and restart servers. make test leaves them out.
+SEPARATE_SUITES = ("load", "faults")
+
+
+def pytest_addoption(parser):
+    for suite in SEPARATE_SUITES:
+        parser.addoption(
+            f"--{suite}",
+            action="store_true",
+            help=f"run only the {suite} suite (make {suite}); make test leaves it out",
+        )
 
 
 def pytest_collection_modifyitems(config, items):
+    wanted = next((s for s in SEPARATE_SUITES if config.getoption(f"--{s}")), None)
+    chosen = [item for item in items if _suite_of(item) == wanted]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
+        items[:] = chosen
+
     if connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL set")
@@ -36,6 +52,12 @@ def pytest_collection_modifyitems(config, items):
 def no_request_tail(settings):
     """Off unless a test turns it on: a tail batch would run jobs mid-test."""
     settings.JOBS_REQUEST_TAIL = False
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache: rate-limit counters, WeChat tokens."""
+    cache.clear()
 
 
 @pytest.fixture
@@ -149,3 +171,7 @@ def static_files_by_their_own_names(settings):
             "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         },
     }
+
+
+def _suite_of(item) -> str | None:
+    return next((suite for suite in SEPARATE_SUITES if suite in item.keywords), None)

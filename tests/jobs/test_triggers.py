@@ -98,6 +98,8 @@ def test_tick_endpoint_answers_405_to_get(client, settings):
     response = client.get("/internal/jobs/tick")
 
     assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 # Request tail
