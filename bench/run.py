@@ -120,8 +120,14 @@ def _collect_static(bench: Bench) -> None:
 
 
 def describe_machine(bench: Bench) -> dict:
-    with psycopg.connect(f"{bench.pg_url}/postgres") as conn:
-        postgresql = conn.execute("SHOW server_version").fetchone()[0]
+    try:
+        with psycopg.connect(f"{bench.pg_url}/postgres", connect_timeout=5) as conn:
+            postgresql = conn.execute("SHOW server_version").fetchone()[0]
+    except psycopg.OperationalError as error:
+        raise SystemExit(
+            f"make bench needs PostgreSQL at {bench.pg_url} (user postgres, trust "
+            f"authentication), as make test does: {error}"
+        ) from error
     wrk_version = subprocess.run(
         ["wrk", "--version"],  # noqa: S607 (Debian's, found on PATH as make bench does)
         capture_output=True,
@@ -196,7 +202,9 @@ def _number(value: float) -> str:
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
-    return f"{value:.2f}"
+    if abs(value) >= 0.1 or value == 0:
+        return f"{value:.2f}"
+    return f"{value:.2g}"
 
 
 def _load(averages) -> str:

@@ -16,7 +16,16 @@ a fresh copy of the same database and its own gunicorn server:
 The overhead is p50 with the tail minus p50 without it, paired run by run.
 """
 
-from .harness import Bench, Figure, fresh_database, gunicorn, manage, probe, wrk
+from .harness import (
+    Bench,
+    Figure,
+    fresh_database,
+    gunicorn,
+    manage,
+    percentile,
+    probe,
+    wrk,
+)
 
 TITLE = "Request-tail overhead (detail page, 2 visitors)"
 CONNECTIONS = 2
@@ -46,10 +55,12 @@ def run(bench: Bench) -> tuple[list[Figure], dict]:
                 for name, env in CONFIGURATIONS.items():
                     load = _measure(bench, template, due, env, page, headers, seconds)
                     samples.setdefault((due, name), []).append(load)
+        handler_figures = _handler_figures(bench, template)
 
     figures = []
     for due in DUE:
         figures += _figures_at(due, samples)
+    figures += handler_figures
     errors = {
         f"{due}/{name}": sum(load.errors for load in loads)
         for (due, name), loads in samples.items()
@@ -107,3 +118,52 @@ def _figures_at(due: int, samples: dict) -> list[Figure]:
             )
         )
     return figures
+
+
+def _handler_figures(bench: Bench, template: str) -> list[Figure]:
+    """The tail's own cost, timed around the request_finished handler in a Django
+    process: the part of the page figures above that is not the machine's noise."""
+    calls = bench.size(1_000, 200)
+    timings = {"on": {"p50": [], "p99": []}, "every request": {"p50": [], "p99": []}}
+    with fresh_database(bench, "tail_handler", template=template) as url:
+        for _ in range(bench.runs):
+            for name, env in CONFIGURATIONS.items():
+                if name == "off":
+                    continue
+                answer = probe(
+                    bench, url, "bench.tail:time_handler", env=env, calls=calls
+                )
+                timings[name]["p50"].append(answer["p50"])
+                timings[name]["p99"].append(answer["p99"])
+
+    note = f"{calls} calls a run, nothing due"
+    return [
+        Figure(
+            "tail",
+            f"tail handler, tail {name}, {stat}",
+            "ms",
+            values,
+            at_most=1.0 if (name, stat) == ("on", "p50") else None,
+            note=note,
+        )
+        for name, stats in timings.items()
+        for stat, values in stats.items()
+    ]
+
+
+# Probes: these run inside a Django process (bench.probe) on the scenario's database.
+
+
+def time_handler(calls: int) -> dict:
+    """Time the request_finished handler as a server calls it after each response."""
+    import time
+
+    from jobs.tail import request_tail
+
+    request_tail()  # the process's first batch, as a warmed-up server has had
+    durations = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        request_tail()
+        durations.append((time.perf_counter() - started) * 1000)
+    return {"p50": percentile(durations, 50), "p99": percentile(durations, 99)}

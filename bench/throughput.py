@@ -85,7 +85,23 @@ CEILING = System(
     first_start_sql=OURS.first_start_sql,
     finishes_sql=OURS.finishes_sql,
 )
-SYSTEMS = (OURS, PROCRASTINATE, TASKS_DB, CEILING)
+# Diagnostic: the ceiling again without waiting for each commit's WAL flush. Its
+# distance from the ceiling is what the per-job commit costs on this disk.
+CEILING_ASYNC_COMMIT = System(
+    key="ceiling_async_commit",
+    label="bare-SQL ceiling, synchronous_commit off (diagnostic)",
+    enqueue=CEILING.enqueue,
+    worker=(
+        "-m",
+        "bench.probe",
+        "bench.throughput:drain_with_bare_sql",
+        '{"synchronous_commit": false}',
+    ),
+    done_sql=OURS.done_sql,
+    first_start_sql=OURS.first_start_sql,
+    finishes_sql=OURS.finishes_sql,
+)
+SYSTEMS = (OURS, PROCRASTINATE, TASKS_DB, CEILING, CEILING_ASYNC_COMMIT)
 
 
 def run(bench: Bench) -> tuple[list[Figure], dict]:
@@ -276,7 +292,7 @@ def fill_directly(count: int, segments: int = 1) -> list[float]:
     return []
 
 
-def drain_with_bare_sql() -> dict:
+def drain_with_bare_sql(synchronous_commit: bool = True) -> dict:
     """Claim a batch with the runner's claim SQL, finish each job, until none is
     left. The statements are the runner's; only the Python around them is gone."""
     import uuid
@@ -300,6 +316,8 @@ def drain_with_bare_sql() -> dict:
     }
     finished = 0
     with connection.cursor() as cursor:
+        if not synchronous_commit:
+            cursor.execute("SET synchronous_commit = off")
         while True:
             params["token"] = uuid.uuid4().hex
             cursor.execute(runner._CLAIM_POSTGRESQL, params)
