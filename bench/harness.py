@@ -286,16 +286,12 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-# The load generator
-
-# Each connection waits a random 0.5-1.5 s before each request: a poller every
-# second on average, the pollers' phases spread as real visitors' are.
-POLLER_SCRIPT = ROOT / "bench" / "poller.lua"
+# Load generators, each a separate process
 
 
 @dataclass
 class Load:
-    """What wrk measured in one run."""
+    """What a load generator measured in one run."""
 
     requests_per_second: float
     p50_ms: float
@@ -306,18 +302,10 @@ class Load:
 
 
 def wrk(
-    url: str,
-    *,
-    connections: int,
-    seconds: float,
-    headers: dict | None = None,
-    paced: bool = False,
+    url: str, *, connections: int, seconds: float, headers: dict | None = None
 ) -> Load:
-    """Load `url` from wrk, a separate process, over `connections` connections.
-
-    Unpaced, each connection sends its next request as soon as the answer is in
-    (the server's capacity); paced, each waits about a second in between (pollers).
-    """
+    """Load `url` from wrk over `connections` connections, each sending its next
+    request as soon as the answer is in: what the server can do."""
     threads = min(connections, os.cpu_count() or 1)
     argv = [
         "wrk",
@@ -329,12 +317,38 @@ def wrk(
     ]
     for name, value in (headers or {}).items():
         argv += ["--header", f"{name}: {value}"]
-    if paced:
-        argv += ["--script", str(POLLER_SCRIPT)]
     argv.append(url)
 
     done = subprocess.run(argv, capture_output=True, text=True, check=True)  # noqa: S603
     return parse_wrk(done.stdout)
+
+
+def pollers(
+    bench: Bench, url: str, *, pollers: int, seconds: float, headers: dict | None = None
+) -> Load:
+    """`pollers` clients each asking for `url` about once a second (bench.pollers),
+    so `pollers=10` is a steady 10 requests/s."""
+    argv = [
+        bench.python,
+        "-m",
+        "bench.pollers",
+        url,
+        f"--pollers={pollers}",
+        f"--seconds={seconds}",
+    ]
+    for name, value in (headers or {}).items():
+        argv.append(f"--header={name}: {value}")
+    done = subprocess.run(  # noqa: S603
+        argv, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    answer = json.loads(done.stdout)
+    return Load(
+        requests_per_second=answer["requests_per_second"],
+        p50_ms=answer["p50_ms"],
+        p99_ms=answer["p99_ms"],
+        requests=answer["requests"],
+        errors=answer["errors"],
+    )
 
 
 def parse_wrk(output: str) -> Load:

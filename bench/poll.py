@@ -2,13 +2,14 @@
 
 One gunicorn server on loopback serves both the fragment (`prs:live`, as a
 logged-in participant of a PR with a few members polls it) and a bare Django view
-returning a constant. wrk, a separate process, loads them in turn, each run in
-both orders alternately:
+returning a constant. Separate processes load them in turn, each run in both
+orders alternately:
 
-- capacity: N connections, each sending its next request as soon as the answer
-  is in. requests/s is what the server can do; latency there is mostly queueing.
-- pollers: N connections, each waiting about a second between requests, as N
-  open pages do. Its latency is what a visitor's poll feels.
+- capacity (wrk): N connections, each sending its next request as soon as the
+  answer is in. requests/s is what the server can do; latency there is mostly
+  queueing.
+- pollers (bench.pollers): N clients, each asking about once a second, as N open
+  pages do. Its latency is what a visitor's poll feels.
 """
 
 from datetime import timedelta
@@ -20,6 +21,7 @@ from .harness import (
     gunicorn,
     gunicorn_workers,
     manage,
+    pollers,
     probe,
     wrk,
 )
@@ -59,20 +61,25 @@ def run(bench: Bench) -> tuple[list[Figure], dict]:
                     order.reverse()
                 for concurrency in CONCURRENCY:
                     for view, target in order:
-                        for mode, seconds in (
-                            ("capacity", capacity_seconds),
-                            ("pollers", poller_seconds),
-                        ):
-                            load = wrk(
-                                target,
-                                connections=concurrency,
-                                seconds=seconds,
-                                headers=headers,
-                                paced=mode == "pollers",
-                            )
-                            samples.setdefault((concurrency, view, mode), []).append(
-                                load
-                            )
+                        capacity = wrk(
+                            target,
+                            connections=concurrency,
+                            seconds=capacity_seconds,
+                            headers=headers,
+                        )
+                        polled = pollers(
+                            bench,
+                            target,
+                            pollers=concurrency,
+                            seconds=poller_seconds,
+                            headers=headers,
+                        )
+                        samples.setdefault((concurrency, view, "capacity"), []).append(
+                            capacity
+                        )
+                        samples.setdefault((concurrency, view, "pollers"), []).append(
+                            polled
+                        )
 
     figures = [
         Figure(
