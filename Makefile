@@ -1,8 +1,8 @@
 # Two commands set everything up on a fresh machine:
 #   make run    install, migrate, load the demo and serve it on 127.0.0.1:8000
 #   make test   install the test tools and run the whole suite
-# and, apart from both, make bench measures the product (bench/README.md).
 # Both are idempotent: a second run only reinstalls when pyproject.toml changed.
+# Apart from both, make bench measures the product (bench/README.md).
 
 VENV := .venv
 # The browser tests drive Debian's Chromium (never a downloaded browser); the CJK
