@@ -8,7 +8,6 @@ or a function of a scenario module run through bench.probe.
 """
 
 import json
-import logging
 import os
 import re
 import secrets
@@ -22,12 +21,10 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psycopg
-
-logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,7 +196,7 @@ def _file_name(name: str) -> str:
 @contextmanager
 def background(bench: Bench, name: str, argv: list[str], env: dict):
     """A process that runs until the block ends: SIGTERM, then SIGKILL after 15 s."""
-    log = open(bench.log_dir / f"{_file_name(name)}.log", "ab")  # noqa: SIM115
+    log = open(bench.log_dir / f"{_file_name(name)}.log", "ab")
     process = subprocess.Popen(  # noqa: S603
         argv,
         cwd=ROOT,
@@ -298,7 +295,6 @@ class Load:
     p99_ms: float
     requests: int
     errors: int
-    raw: str = field(repr=False, default="")
 
 
 def wrk(
@@ -369,7 +365,6 @@ def parse_wrk(output: str) -> Load:
         p99_ms=_milliseconds(latencies["99"]),
         requests=int(count.group(1)),
         errors=errors,
-        raw=output,
     )
 
 
