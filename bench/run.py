@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +32,8 @@ logger = logging.getLogger("bench")
 SCENARIOS = ["bench.poll", "bench.throughput", "bench.scale", "bench.tail"]
 
 RESULTS = ROOT / "bench" / "results"
+# The logs of this many runs are kept (a full run writes about 10 MB).
+KEEP_LOGS = 5
 PG_URL = "postgres://postgres@127.0.0.1:5432"
 
 
@@ -40,6 +43,7 @@ def main(argv=None) -> int:
     started_at = datetime.now(UTC)
     log_dir = RESULTS / "logs" / started_at.strftime("%Y-%m-%dT%H%M%S")
     log_dir.mkdir(parents=True, exist_ok=True)
+    _prune_logs(keep=KEEP_LOGS)
     bench = Bench(
         quick=options.quick,
         runs=options.runs or (2 if options.quick else 3),
@@ -107,6 +111,12 @@ def _selected(only: str) -> list[str]:
     if unknown:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     return wanted
+
+
+def _prune_logs(keep: int) -> None:
+    runs = sorted(path for path in (RESULTS / "logs").iterdir() if path.is_dir())
+    for old in runs[:-keep]:
+        shutil.rmtree(old)
 
 
 def _collect_static(bench: Bench) -> None:
