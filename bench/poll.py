@@ -32,8 +32,8 @@ MEMBERS = 6
 
 
 def run(bench: Bench) -> tuple[list[Figure], dict]:
-    capacity_seconds = bench.size(5, 2)
-    poller_seconds = bench.size(8, 3)
+    capacity_seconds = bench.size(4, 2)
+    poller_seconds = bench.size(6, 3)
     samples = {}
 
     with fresh_database(bench, "poll") as url:

@@ -39,7 +39,7 @@ CONFIGURATIONS = {
 
 
 def run(bench: Bench) -> tuple[list[Figure], dict]:
-    seconds = bench.size(4, 2)
+    seconds = bench.size(3, 2)
     samples = {}
 
     with fresh_database(bench, "tail_template") as template:

@@ -33,6 +33,8 @@ TITLE = "JobRunner throughput (2 worker processes)"
 SETTINGS = "bench.settings_peers"
 WORKERS = 2
 SEGMENTS = 5
+# Seconds a drain may take before it is stopped and measured on what finished.
+DRAIN_LIMIT = 420
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,12 @@ def _rates(values) -> str:
 
 def drain(bench: Bench, url: str, system: System, jobs: int, segments: int):
     """Start the workers, wait until every job succeeded; answer processed/s for
-    each segment of jobs/segments jobs, in the order they finished."""
-    timeout = max(120.0, jobs / 10)
+    each segment of jobs/segments jobs, in the order they finished.
+
+    A system that has not finished after DRAIN_LIMIT seconds is stopped there and
+    measured on the segments it completed (the log says so), so one slow system
+    cannot take the whole benchmark past its budget or down with it.
+    """
     with ExitStack() as workers:
         for index in range(WORKERS):
             argv = [bench.python, *system.worker]
@@ -165,25 +171,36 @@ def drain(bench: Bench, url: str, system: System, jobs: int, segments: int):
             workers.enter_context(
                 background(bench, name, argv, django_env(url, SETTINGS))
             )
-        _wait_until_done(url, system, jobs, timeout)
+        done = _wait_until_done(url, system, jobs, DRAIN_LIMIT)
+    if done < jobs:
+        logger.warning(
+            "throughput drain stopped system=%s done=%s of=%s after=%ss",
+            system.key,
+            done,
+            jobs,
+            DRAIN_LIMIT,
+        )
 
     first_start = query(url, system.first_start_sql)[0][0]
-    finishes = [first_start] + [row[0] for row in query(url, system.finishes_sql)]
+    finished = [row[0] for row in query(url, system.finishes_sql) if row[0]]
+    finishes = [first_start, *finished]
     size = jobs // segments
+    complete = (len(finishes) - 1) // size
+    if not complete:  # not even one segment: the rate of what did finish
+        return [len(finished) / (finishes[-1] - first_start).total_seconds()]
     return [
         size / (finishes[(i + 1) * size] - finishes[i * size]).total_seconds()
-        for i in range(segments)
+        for i in range(min(complete, segments))
     ]
 
 
-def _wait_until_done(url: str, system: System, jobs: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_until_done(url: str, system: System, jobs: int, limit: float) -> int:
+    deadline = time.monotonic() + limit
     while (done := query(url, system.done_sql)[0][0]) < jobs:
         if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"{system.label}: {done} of {jobs} jobs done after {timeout:.0f}s"
-            )
+            break
         time.sleep(0.25)
+    return done
 
 
 def _figures(jobs, runs, segments, enqueued: dict, processed: dict) -> list[Figure]:
@@ -237,7 +254,8 @@ def _figures(jobs, runs, segments, enqueued: dict, processed: dict) -> list[Figu
 
 
 def _ratios(ours, theirs) -> list[float]:
-    return [a / b for a, b in zip(ours, theirs, strict=True)]
+    # A drain stopped at DRAIN_LIMIT has fewer segments: pair what both have.
+    return [a / b for a, b in zip(ours, theirs, strict=False)]
 
 
 # Probes: these run inside a Django process (bench.probe) on the run's database.
