@@ -2,12 +2,15 @@
 #   make run    install, migrate, load the demo and serve it on 127.0.0.1:8000
 #   make test   install the test tools and run the whole suite
 # Both are idempotent: a second run only reinstalls when pyproject.toml changed.
+# Apart from both, make bench measures the product (bench/README.md).
 
 VENV := .venv
 # The browser tests drive Debian's Chromium (never a downloaded browser); the CJK
 # font is for the screenshots they take.
 CHROMIUM := /usr/bin/chromium
 CHROMIUM_PACKAGES := chromium fonts-wqy-microhei
+# The benchmark's load generator, Debian's wrk.
+WRK := /usr/bin/wrk
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 # make run is a local demo: debug pages on, demo data allowed.
@@ -22,7 +25,7 @@ WECHAT_SIM_ENV := WECHAT_API_BASE=$(WECHAT_SIM) WECHAT_OAUTH_BASE=$(WECHAT_SIM) 
 	WECHAT_CALLBACK_TOKEN=demoCallbackToken WECHAT_ASSUME_IN_WECHAT=true
 RUN_ENV := $(DEV_ENV) $(WECHAT_SIM_ENV)
 
-.PHONY: run serve test faults load lint format check-migrations messages migrate demo clean
+.PHONY: run serve test faults load bench lint format check-migrations messages migrate demo clean
 
 # The WeChat simulator and a job worker run beside the web server; when the web
 # server stops (Ctrl-C), so do they.
@@ -53,6 +56,11 @@ faults: $(VENV)/.deps-test
 # DATABASE_URL. Writes var/load/summary.json and var/load/gunicorn.log.
 load: $(VENV)/.deps-test
 	$(PY) -m pytest tests/load --load -s $(PYTEST_ARGS)
+
+# Benchmarks on the machine's PostgreSQL, never part of test or CI; BENCH_QUICK=1
+# for small sizes, BENCH_ARGS for bench/run.py's options (--only poll,scale).
+bench: $(VENV)/.deps-bench $(WRK)
+	$(PY) -m bench.run $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
 
 lint: $(VENV)/.deps-test
 	$(VENV)/bin/ruff check .
@@ -100,6 +108,18 @@ $(CHROMIUM):
 	  echo "without it: sudo apt-get install $(CHROMIUM_PACKAGES)," >&2; \
 	  echo "or leave them out: make test PYTEST_ARGS=\"-m 'not browser'\"" >&2; \
 	fi
+
+$(WRK):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing wrk for the benchmarks"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; \
+	else \
+	  echo "make bench needs Debian's wrk: sudo apt-get install wrk" >&2; exit 1; \
+	fi
+
+$(VENV)/.deps-bench: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[bench]'
+	@touch $@
 
 $(VENV)/.deps-test: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'

@@ -456,12 +456,8 @@ def _reap_expired_leases() -> int:
     Each write is a compare-and-set on the lease token, so a worker that renews
     or finishes at the same moment wins or loses cleanly.
     """
-    expired = Job.objects.filter(
-        status=Job.Status.RUNNING, lease_expires_at__lte=_db_now()
-    ).only("id", "job_type", "attempts", "max_attempts", "locked_by", "lease_token")
-
     reaped = 0
-    for job in expired:
+    for job in _expired_leases():
         error = (
             f"lease expired: worker {job.locked_by} did not finish "
             f"attempt {job.attempts}"
@@ -483,6 +479,42 @@ def _reap_expired_leases() -> int:
             changes["status"],
         )
     return reaped
+
+
+def _expired_leases() -> list[Job]:
+    """The RUNNING jobs whose lease expired, with the fields reaping needs.
+
+    Every tick asks, and the answer is nearly always "none". On PostgreSQL the
+    question is a fixed SQL string: at 1,000,000 rows the ORM took about 0.7 ms to
+    build the equivalent queryset for a query the database answers in 0.03 ms,
+    a third of an empty tick (bench/scale.py).
+    """
+    if connection.vendor != "postgresql":
+        return list(
+            Job.objects.filter(
+                status=Job.Status.RUNNING, lease_expires_at__lte=_db_now()
+            ).only(*_REAP_FIELDS)
+        )
+
+    with connection.cursor() as cursor:
+        cursor.execute(_EXPIRED_POSTGRESQL, {"now": clock.frozen_at()})
+        rows = cursor.fetchall()
+    return [Job(**dict(zip(_REAP_FIELDS, row, strict=True))) for row in rows]
+
+
+_REAP_FIELDS = (
+    "id",
+    "job_type",
+    "attempts",
+    "max_attempts",
+    "locked_by",
+    "lease_token",
+)
+
+_EXPIRED_POSTGRESQL = f"""
+SELECT {", ".join(_REAP_FIELDS)} FROM jobs
+WHERE status = 'RUNNING' AND lease_expires_at <= {_PG_NOW}
+"""  # noqa: S608
 
 
 def retry_delay(attempt: int) -> timedelta:

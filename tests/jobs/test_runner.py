@@ -232,6 +232,15 @@ def test_an_empty_tick_claims_nothing(clock):
     }
 
 
+def test_an_empty_tick_costs_two_queries(clock, django_assert_num_queries):
+    runner.enqueue(tasks.record, ["later"], run_at=T0 + timedelta(hours=1))
+
+    # Expired leases, then the claim: ticks run every few seconds per worker and
+    # after requests, so this is the runner's idle cost (bench/scale.py times it).
+    with django_assert_num_queries(2):
+        runner.tick()
+
+
 # tolerance
 
 
