@@ -9,6 +9,11 @@ tolerance (60 s) allows. Two ways of driving the queue, each on a fresh database
   lines would, with the due minute falling between two ticks;
 - request tails only: no worker at all, gunicorn serving a steady 10 requests/s,
   each process running a tail batch (at most 50 jobs, 2 s) at most once a second.
+  Ticks that come every second need no minute of tolerance: this run sets 5 s,
+  as a deployment driven by its traffic would (README "Jobs").
+
+Lateness is reported with its earliest value too, since the tolerance trades
+lateness for earliness.
 
 Every message must be in the inbox exactly once.
 """
@@ -38,6 +43,7 @@ TICK_SECONDS = 60
 # Time to set a run up before its minute of due reminders begins.
 LEAD_SECONDS = 40
 TAIL_SETTINGS = {
+    "JOBS_TOLERANCE_SECONDS": "5",
     "JOBS_REQUEST_TAIL": "true",
     "JOBS_REQUEST_TAIL_INTERVAL": "1",
     "JOBS_REQUEST_TAIL_MAX_JOBS": "50",
@@ -61,7 +67,7 @@ def run(bench: Bench) -> tuple[list[Figure], dict]:
 
     figures = []
     for mode, target in (("cron", TICK_SECONDS + 5), ("tails", 5.0)):
-        for name, p in (("p50", 50), ("p99", 99), ("max", 100)):
+        for name, p in (("earliest", 0), ("p50", 50), ("p99", 99), ("max", 100)):
             figures.append(
                 Figure(
                     "timeliness",
