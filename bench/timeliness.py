@@ -18,6 +18,7 @@ lateness for earliness.
 Every message must be in the inbox exactly once.
 """
 
+import logging
 import threading
 import time
 import urllib.request
@@ -52,6 +53,8 @@ TAIL_SETTINGS = {
 
 
 def run(bench: Bench) -> tuple[list[Figure], dict]:
+    # The simulator runs in this process; one line per message would drown the log.
+    logging.getLogger("reminders.wechat.simulator").setLevel(logging.WARNING)
     count = bench.size(5_000, 500)
     lateness = {"cron": [], "tails": []}
     details = {"reminders": count, "tick_seconds": TICK_SECONDS, "tail": TAIL_SETTINGS}
