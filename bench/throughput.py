@@ -320,11 +320,6 @@ def drain_with_bare_sql(synchronous_commit: bool = True) -> dict:
 
     from jobs import runner
 
-    finish = (
-        "UPDATE jobs SET lease_token = '', lease_expires_at = NULL, "
-        "status = 'SUCCEEDED', finished_at = STATEMENT_TIMESTAMP() "
-        "WHERE id = %s AND lease_token = %s AND status = 'RUNNING'"
-    )
     params = {
         "limit": settings.JOBS_CLAIM_BATCH,
         "worker": runner.default_worker_name(),
@@ -343,6 +338,9 @@ def drain_with_bare_sql(synchronous_commit: bool = True) -> dict:
             if not batch:
                 break
             for row in batch:
-                cursor.execute(finish, [row[0], params["token"]])
+                cursor.execute(
+                    runner._SUCCEED_POSTGRESQL,
+                    {"id": row[0], "token": params["token"], "now": None},
+                )
                 finished += 1
     return {"finished": finished}

@@ -369,7 +369,38 @@ def load_task(job_type: str) -> Task:
 
 
 def _succeed(job: Job) -> str:
-    return _finish(job, "succeeded", status=Job.Status.SUCCEEDED, finished_at=_db_now())
+    """The same compare-and-set as `_finish`, as a fixed SQL string.
+
+    Success is the outcome of nearly every job, and building the equivalent ORM
+    update cost about as much as the database's own work for it (make bench's
+    throughput scenario).
+    """
+    if connection.vendor == "postgresql":
+        sql, now = _SUCCEED_POSTGRESQL, clock.frozen_at()
+    else:
+        sql, now = (
+            _SUCCEED_SQLITE,
+            connection.ops.adapt_datetimefield_value(clock.now()),
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"id": job.pk, "token": job.lease_token, "now": now})
+        updated = cursor.rowcount
+    return "succeeded" if updated else _refused(job, "succeeded")
+
+
+_SUCCEED_POSTGRESQL = f"""
+UPDATE jobs
+SET status = 'SUCCEEDED', finished_at = {_PG_NOW}, lease_token = '',
+    lease_expires_at = NULL
+WHERE id = %(id)s AND lease_token = %(token)s AND status = 'RUNNING'
+"""  # noqa: S608
+
+_SUCCEED_SQLITE = """
+UPDATE jobs
+SET status = 'SUCCEEDED', finished_at = %(now)s, lease_token = '',
+    lease_expires_at = NULL
+WHERE id = %(id)s AND lease_token = %(token)s AND status = 'RUNNING'
+"""
 
 
 def _fail(job: Job, error: str, *, permanent: bool) -> str:
@@ -436,9 +467,10 @@ def _finish(job: Job, outcome: str, **changes) -> str:
     updated = Job.objects.filter(
         pk=job.pk, lease_token=job.lease_token, status=Job.Status.RUNNING
     ).update(lease_token="", lease_expires_at=None, **changes)
-    if updated:
-        return outcome
+    return outcome if updated else _refused(job, outcome)
 
+
+def _refused(job: Job, outcome: str) -> str:
     logger.warning(
         "job outcome refused, lease lost job=%s type=%s attempt=%s outcome=%s",
         job.pk,
