@@ -115,7 +115,7 @@ def _create(request):
 
 
 def _load(pr_id, viewer) -> dict:
-    pr = PartnerRequest.objects.with_counts(viewer).filter(pk=pr_id).first()
+    pr = PartnerRequest.objects.counted(pr_id, viewer)
     if pr is None:
         raise Http404
     return pr_json(pr)

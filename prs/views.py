@@ -193,10 +193,11 @@ def _login_url(next_path: str) -> str:
 
 def _load(pr_id, viewer, *, with_organiser=False) -> PartnerRequest:
     """The PR with its headcount and the viewer's slot status, in one query."""
-    queryset = PartnerRequest.objects.with_counts(viewer).filter(pk=pr_id)
     if with_organiser:
-        queryset = queryset.select_related("organiser")
-    pr = queryset.first()
+        queryset = PartnerRequest.objects.with_counts(viewer).filter(pk=pr_id)
+        pr = queryset.select_related("organiser").first()
+    else:
+        pr = PartnerRequest.objects.counted(pr_id, viewer)
     if pr is None:
         raise Http404
     return pr
