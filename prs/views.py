@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -29,15 +29,12 @@ from django_htmx.http import HttpResponseClientRedirect
 from config import clock
 from config.ratelimit import RateLimited, limit, user_key
 
-from . import services
+from . import live, services
 from .forms import PartnerRequestForm
 from .models import PartnerRequest, Slot
 
 logger = logging.getLogger(__name__)
 
-# The live part polls this many times a round, then stops until an action, a page
-# load or a return to the page starts a new round.
-POLLS_PER_ROUND = 20
 ROUND_ID = re.compile(r"[0-9a-f]{8}")
 
 UPCOMING_LIMIT = 100
@@ -104,7 +101,7 @@ def pr_create(request):
 @require_GET
 def pr_detail(request, pr_id):
     pr = _load(pr_id, request.user, with_organiser=True)
-    context = _detail_context(request, pr) | _live_context(pr, _new_round(), 0)
+    context = _detail_context(request, pr) | {"live_html": _live_part(request, pr)}
     return render(request, "prs/pr_detail.html", context)
 
 
@@ -113,10 +110,10 @@ def pr_detail(request, pr_id):
 def pr_live(request, pr_id):
     """One poll of the live part: the fragment again, with its count moved on.
 
-    The fragment carries its round and how many polls the round has made, and
-    renders itself without its polling attributes at the last one, so the cap
-    holds whatever the browser does. Without a round a new one starts: the
-    script's restart after the page comes back asks that way.
+    Without a round a new one starts: the script's restart after the page comes
+    back asks that way. A poll with a valid viewer pass costs no query while its
+    PR's snapshot is fresh; one without reads the session and gets a pass
+    (prs/live.py).
     """
     round_id = request.GET.get("round")
     if round_id is None:
@@ -126,9 +123,24 @@ def pr_live(request, pr_id):
         if not ROUND_ID.fullmatch(round_id) or polls is None:
             return HttpResponseBadRequest("round and n are malformed")
 
-    pr = _load(pr_id, request.user)
-    context = _live_context(pr, round_id, polls + 1)
-    return render(request, "prs/pr_detail.html#live", context)
+    viewer_pass = request.GET.get("v", "")
+    viewer_id = live.read_pass(request, pr_id, viewer_pass)
+    if viewer_id is None:
+        viewer_pass = live.issue_pass(request, pr_id)
+        viewer_id = request.user.pk if viewer_pass else None
+
+    snapshot = live.snapshots.get(pr_id)
+    if snapshot is None:
+        raise Http404
+    html = live.render(
+        snapshot,
+        snapshot.status_of(viewer_id),
+        path=request.path,
+        viewer_pass=viewer_pass,
+        round_id=round_id,
+        polls=polls + 1,
+    )
+    return HttpResponse(html)
 
 
 @never_cache
@@ -173,9 +185,9 @@ def _answer_action(request, pr_id, *, status, restart):
         return redirect("prs:detail", pr_id=pr_id)
 
     pr = _load(pr_id, request.user)
-    context = _detail_context(request, pr) | {"restart": restart}
+    context = _detail_context(request, pr)
     if restart:
-        context |= _live_context(pr, _new_round(), 0) | {"oob": True}
+        context["live_html"] = _live_part(request, pr, oob=True)
     return render(request, "prs/pr_detail.html#action_result", context, status=status)
 
 
@@ -211,18 +223,20 @@ def _parse_polls(value: str) -> int | None:
     """The polls a round has made so far, from the fragment's own URL."""
     if not value.isdigit() or len(value) > 3:
         return None
-    return min(int(value), POLLS_PER_ROUND)
+    return min(int(value), live.POLLS_PER_ROUND)
 
 
-def _live_context(pr: PartnerRequest, round_id: str, polls: int) -> dict:
-    return {
-        "pr": pr,
-        "my_status": Slot.Status(pr.my_slot_status).label if pr.my_slot_status else "",
-        "live_round": round_id,
-        "live_polls": polls,
-        "polling": polls < POLLS_PER_ROUND and pr.is_open,
-        "poll_ms": settings.PR_POLL_INTERVAL_MS,
-    }
+def _live_part(request, pr: PartnerRequest, *, oob=False):
+    """The live part of a page drawn from the database, starting a fresh round."""
+    return live.render(
+        pr,
+        pr.my_slot_status,
+        path=reverse("prs:live", args=[pr.pk]),
+        viewer_pass=live.issue_pass(request, pr.pk),
+        round_id=_new_round(),
+        polls=0,
+        oob=oob,
+    )
 
 
 def _detail_context(request, pr: PartnerRequest) -> dict:

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 
 from config import clock as app_clock
-from prs import services
+from prs import live, services
 from prs.models import User
 
 pytest_plugins = ["tests.wechat_fixtures"]
@@ -58,6 +58,13 @@ def no_request_tail(settings):
 def empty_cache():
     """Each test starts with an empty cache: rate-limit counters, WeChat tokens."""
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_live_snapshots():
+    """Each test starts without the live part's snapshots of an earlier test's PRs
+    (ids come back after a rolled-back test on SQLite)."""
+    live.snapshots.clear()
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.test import Client
 
-from prs import services
+from prs import live, services
 from prs.models import PartnerRequest, Slot
 from reminders import services as reminder_services
 from reminders.models import NotificationDelivery
@@ -515,26 +516,121 @@ def test_poll_answers_are_never_stored(client, clock, make_pr):
     assert "no-store" in response["Cache-Control"]
 
 
-def test_a_poll_costs_three_queries(
+def poll_url_of(html):
+    return live_of(html)["hx-get"]
+
+
+def test_the_page_hands_a_logged_in_viewer_a_pass_to_poll_with(
+    client, clock, make_pr, participant
+):
+    pr = make_pr()
+    client.force_login(participant)
+
+    live = live_of(detail(client, pr))
+
+    assert re.fullmatch(
+        rf"/prs/{pr.pk}/live\?round=[0-9a-f]{{8}}&n=0&v={participant.pk}:[\w:-]+",
+        live["hx-get"],
+    )
+    assert live["data-restart-url"].startswith(f"/prs/{pr.pk}/live?v={participant.pk}:")
+
+
+def test_a_poll_with_its_pass_costs_one_query_then_none_while_fresh(
+    client, clock, make_pr, participant, django_assert_num_queries
+):
+    pr = make_pr()
+    services.join(pr.pk, participant)
+    client.force_login(participant)
+    url = poll_url_of(detail(client, pr))
+
+    with django_assert_num_queries(1):  # the PR's snapshot
+        first = client.get(url).content.decode()
+    with django_assert_num_queries(0):
+        again = client.get(poll_url_of(first)).content.decode()
+
+    assert 'data-figure="mine">已加入<' in again
+    assert poll_url_of(again).endswith(url[url.index("&v=") :])
+
+
+def test_a_poll_without_a_pass_reads_the_session_and_hands_one_out(
     client, clock, make_pr, participant, django_assert_num_queries
 ):
     pr = make_pr()
     services.join(pr.pk, participant)
     client.force_login(participant)
 
-    with django_assert_num_queries(3):  # the session, the user, the PR with counts
+    with django_assert_num_queries(3):  # the session, the user, the snapshot
         response = client.get(f"/prs/{pr.pk}/live?round=0a1b2c3d&n=1")
 
-    assert 'data-figure="mine">已加入<' in response.content.decode()
+    html = response.content.decode()
+    assert 'data-figure="mine">已加入<' in html
+    assert f"&v={participant.pk}:" in poll_url_of(html)
 
 
-def test_an_anonymous_poll_costs_one_query(
+def test_an_anonymous_poll_costs_one_query_then_none_while_fresh(
     client, clock, make_pr, django_assert_num_queries
 ):
     pr = make_pr()
 
     with django_assert_num_queries(1):
         client.get(f"/prs/{pr.pk}/live?round=0a1b2c3d&n=1")
+    with django_assert_num_queries(0):
+        response = client.get(f"/prs/{pr.pk}/live?round=0a1b2c3d&n=2")
+
+    assert "&v=" not in poll_url_of(response.content.decode())
+
+
+def test_after_logging_out_a_pass_shows_nothing_of_its_viewer(
+    client, clock, make_pr, participant
+):
+    pr = make_pr()
+    services.join(pr.pk, participant)
+    client.force_login(participant)
+    url = poll_url_of(detail(client, pr))
+
+    client.logout()
+    html = client.get(url).content.decode()
+
+    assert 'data-figure="mine"' not in html
+    assert "&v=" not in poll_url_of(html)
+
+
+def test_a_pass_copied_to_another_browser_shows_nothing_of_its_viewer(
+    client, clock, make_pr, participant, outsider
+):
+    pr = make_pr()
+    services.join(pr.pk, participant)
+    client.force_login(participant)
+    url = poll_url_of(detail(client, pr))
+    elsewhere = Client()
+    elsewhere.force_login(outsider)
+
+    html = elsewhere.get(url).content.decode()
+
+    assert 'data-figure="mine"' not in html
+    assert f"&v={outsider.pk}:" in poll_url_of(html)
+
+
+def test_a_poll_shows_a_change_made_elsewhere_once_the_snapshot_is_old(
+    client, clock, make_pr, make_user, monkeypatch
+):
+    seconds = [100.0]
+    snapshots = live.SnapshotCache(live.snapshot_max_age, clock=lambda: seconds[0])
+    monkeypatch.setattr(live, "snapshots", snapshots)
+    pr = make_pr(capacity=6)
+    url = f"/prs/{pr.pk}/live?round=0a1b2c3d&n=1"
+    client.get(url)
+    # Another process joins: this one hears nothing of it.
+    with transaction.atomic():
+        Slot.objects.create(pr=pr, user=make_user(), joined_at=clock.now())
+
+    seconds[0] += 0.49
+    stale = client.get(url).content.decode()
+    seconds[0] += 0.01  # half the poll interval since the snapshot was read
+    fresh = client.get(url).content.decode()
+
+    assert 'data-figure="joined">0/6<' in stale
+    assert 'data-figure="joined">1/6<' in fresh
 
 
 def test_the_poll_interval_follows_the_setting(client, clock, make_pr, settings):
