@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.test import RequestFactory
+from django.utils import translation
 
 from prs import live, services
 from prs.models import PartnerRequest
@@ -217,3 +218,45 @@ def test_a_pass_expires(participant):
 
     assert live.read_pass(asking, 7, old) is None
     assert live.read_pass(asking, 7, fresh) == participant.pk
+
+
+# The fragment
+
+
+def fragment(snapshot, status=None, path="/prs/7/live"):
+    return live.render(
+        snapshot, status, path=path, viewer_pass="", round_id="r1", polls=3
+    )
+
+
+def open_snapshot(latest=None):
+    return live.Snapshot(pr_id=7, status="OPEN", capacity=4, latest=latest or {})
+
+
+def test_the_fragment_shows_each_set_of_figures_it_is_given():
+    # The figures' HTML is kept per set of figures: a new set is not an old one.
+    one = fragment(open_snapshot({1: "JOINED"}))
+    two = fragment(open_snapshot({1: "JOINED", 2: "CONFIRMED"}))
+
+    assert 'data-figure="joined">1/4<' in one
+    assert 'data-figure="joined">2/4<' in two
+    assert 'data-figure="confirmed">1<' in two
+    assert 'data-figure="left">2<' in two
+
+
+def test_the_fragment_speaks_the_language_active_for_each_request():
+    snapshot = open_snapshot()
+    with translation.override("zh-hans"):
+        chinese = fragment(snapshot, "JOINED")
+    with translation.override("en"):
+        english = fragment(snapshot, "JOINED")
+
+    assert "剩余名额" in chinese and "places left" not in chinese
+    assert "places left" in english and "剩余名额" not in english
+
+
+def test_the_fragment_escapes_the_urls_it_writes():
+    html = fragment(open_snapshot(), path='/prs/7/live"><script>')
+
+    assert "<script>" not in html
+    assert 'hx-get="/prs/7/live&quot;&gt;&lt;script&gt;?round=r1&amp;n=3"' in html
