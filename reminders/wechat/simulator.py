@@ -374,6 +374,11 @@ class Simulator:
             self.people = {openid: Person(openid) for openid in self.config.followers}
             self.templates = dict(self.config.templates)
             self.faults: list[Fault] = []
+            # Seconds a request to an endpoint spends on its way in, before any
+            # of its work is done (the network between the app and WeChat), and
+            # the touser of each send on its way in now.
+            self.latency: dict[str, float] = {}
+            self.in_flight: list[str] = []
             self.messages: list[Message] = []
             self.events: list[CallbackEvent] = []
             self.codes: dict[str, Code] = {}
@@ -676,6 +681,10 @@ class Simulator:
         with self.lock:
             self.faults.append(fault)
 
+    def set_latency(self, endpoint: str, seconds: float) -> None:
+        with self.lock:
+            self.latency[endpoint] = seconds
+
     def add_person(self, person: Person) -> None:
         with self.lock:
             self.people[person.openid] = person
@@ -902,6 +911,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _redirect(self, location: str) -> None:
         self._send(302, b"", "text/plain", headers=[("Location", location)])
 
+    def _arrive(self, endpoint: str) -> None:
+        # Outside the lock: requests on their way in do not hold each other up.
+        seconds = self.sim.latency.get(endpoint, 0.0)
+        if not seconds:
+            return
+        try:
+            openid = str(_json_object(self.raw_body).get("touser"))
+        except SimError:
+            openid = ""
+        with self.sim.lock:
+            self.sim.in_flight.append(openid)
+        try:
+            self.sim.wakeup.wait(seconds)
+        finally:
+            with self.sim.lock:
+                if openid in self.sim.in_flight:
+                    self.sim.in_flight.remove(openid)
+
     def _answer(self, answer: Answer) -> None:
         if answer.delay:
             self.sim.wakeup.wait(answer.delay)
@@ -919,6 +946,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(self.sim.stable_token(self._body()))
 
     def send_template(self):
+        self._arrive("send")
         token = self.query.get("access_token")
         self._answer(self.sim.send_template(token, self.raw_body))
 
@@ -983,6 +1011,16 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._json({"ok": True})
 
+    def control_latency(self):
+        body = self._body()
+        seconds = body.get("seconds")
+        number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+        if body.get("endpoint") != "send" or not (number and 0 <= seconds <= 60):
+            self._json({"error": "endpoint: send; seconds: 0 to 60"}, 400)
+            return
+        self.sim.set_latency("send", float(seconds))
+        self._json({"ok": True})
+
     def control_person(self):
         body = self._body()
         openid = body.get("openid", "")
@@ -1023,6 +1061,10 @@ class _Handler(BaseHTTPRequestHandler):
         idle = self.sim.pusher.wait_idle(timeout)
         self._json({"idle": idle, "events": self.sim.event_list()})
 
+    def control_in_flight(self):
+        with self.sim.lock:
+            self._json({"openids": list(self.sim.in_flight)})
+
     def control_inbox(self):
         self._json({"messages": self.sim.inbox(self.query.get("openid") or None)})
 
@@ -1045,6 +1087,7 @@ ROUTES = {
     ("GET", "/inbox"): _Handler.inbox_page,
     ("POST", "/_sim/reset"): _Handler.control_reset,
     ("POST", "/_sim/faults"): _Handler.control_fault,
+    ("POST", "/_sim/latency"): _Handler.control_latency,
     ("POST", "/_sim/people"): _Handler.control_person,
     ("POST", "/_sim/templates"): _Handler.control_template,
     ("POST", "/_sim/tokens/invalidate"): _Handler.control_invalidate_tokens,
@@ -1052,6 +1095,7 @@ ROUTES = {
     ("POST", "/_sim/callback"): _Handler.control_callback,
     ("POST", "/_sim/callback/flush"): _Handler.control_flush,
     ("GET", "/_sim/inbox"): _Handler.control_inbox,
+    ("GET", "/_sim/in-flight"): _Handler.control_in_flight,
     ("GET", "/_sim/events"): _Handler.control_events,
     ("GET", "/_sim/calls"): _Handler.control_calls,
 }
@@ -1229,6 +1273,14 @@ class SimulatorHandle:
                 "times": times,
             },
         )
+
+    def set_latency(self, endpoint: str, seconds: float) -> None:
+        """Hold every request to `endpoint` ("send") `seconds` before its work."""
+        self._call("POST", "/_sim/latency", {"endpoint": endpoint, "seconds": seconds})
+
+    def in_flight(self) -> list[str]:
+        """The openids of the sends held by latency now, on their way in."""
+        return self._call("GET", "/_sim/in-flight")["openids"]
 
     def add_person(
         self,

@@ -105,35 +105,65 @@ def test_reminders_wait_out_a_simulator_that_is_down(stage, settings):
 
 
 def test_an_exit_racing_its_reminder_never_lets_a_message_follow_the_exit(stage):
-    """200 exits land at random moments while their reminders go out."""
+    """200 exits: half aimed at their reminder while it is on its way to WeChat,
+    half at random moments of the batch.
+
+    A send held on the wire has passed its second check, so an exit aimed at it
+    commits between that check and the delivery unless the slot's lock makes it
+    wait for the outcome: without the lock, every aimed exit is followed by its
+    message.
+    """
     handle = stage.start_simulator()
-    handle.fail("send", delay=0.01, times=None)
+    handle.set_latency("send", 0.05)
     slots = due_reminders(handle, 200, prefix="race")
+    aimed = {slot.user.wechat_openid: slot for slot in slots[0::2]}
     spread = random.Random(7)  # noqa: S311 - timing jitter, not a secret
-    plan = sorted((spread.uniform(0, 1.5), slot) for slot in slots)
+    plan = sorted((spread.uniform(0, 3.0), slot) for slot in slots[1::2])
     exits: dict[str, float] = {}
+    on_the_wire: set[str] = set()
     errors: list[BaseException] = []
     start = threading.Event()
+    done = threading.Event()
 
-    def exit_in_turn(share):
-        # Each exit lands at its own random moment of the batch: the pauses are the
-        # interleaving under test, not waits for something to happen.
+    def exit_now(slot):
         try:
-            start.wait()
-            began = time.monotonic()
-            for offset, slot in share:
-                threading.Event().wait(max(0.0, offset - (time.monotonic() - began)))
-                prs_services.exit(slot.pr_id, slot.user)
-                exits[slot.user.wechat_openid] = time.time()
+            prs_services.exit(slot.pr_id, slot.user)
+            exits[slot.user.wechat_openid] = time.time()
         except BaseException as error:
             errors.append(error)
         finally:
             connection.close()
 
+    def exit_in_turn(share):
+        # Each exit lands at its own random moment of the batch: the pauses are the
+        # interleaving under test, not waits for something to happen.
+        start.wait()
+        began = time.monotonic()
+        for offset, slot in share:
+            threading.Event().wait(max(0.0, offset - (time.monotonic() - began)))
+            exit_now(slot)
+
+    def exit_on_the_wire():
+        # Every send the simulator holds on its way in (50 ms) gets its exit at
+        # once, each in its own thread, so an exit waiting on a lock holds up no
+        # other; the watcher looks every 5 ms.
+        aiming = []
+        while not done.wait(0.005):
+            for openid in handle.in_flight():
+                if openid in aimed and openid not in on_the_wire:
+                    on_the_wire.add(openid)
+                    aiming.append(
+                        threading.Thread(target=exit_now, args=(aimed[openid],))
+                    )
+                    aiming[-1].start()
+        for thread in aiming:
+            thread.join()
+
     threads = [
-        threading.Thread(target=exit_in_turn, args=(plan[n::8],)) for n in range(8)
+        threading.Thread(target=exit_in_turn, args=(plan[n::4],)) for n in range(4)
     ]
-    for thread in threads:
+    watcher = threading.Thread(target=exit_on_the_wire)
+    for thread in [*threads, watcher]:
         thread.start()
     for name in ("w1", "w2"):
         stage.start_worker(name)
@@ -142,12 +172,18 @@ def test_an_exit_racing_its_reminder_never_lets_a_message_follow_the_exit(stage)
     for thread in threads:
         thread.join()
     wait_until_settled()
+    done.set()
+    watcher.join()
+    for openid, slot in aimed.items():  # the ones that went out before any aim
+        if openid not in on_the_wire:
+            exit_now(slot)
 
     assert errors == []
     inbox = handle.inbox()
     late = [m for m in inbox if m["sent_at"] > exits[m["openid"]]]
     assert late == []
     assert len(exits) == 200
+    assert len(on_the_wire) >= 20, f"only {len(on_the_wire)} exits met a send"
     assert 0 < len(inbox) < 200, (
         "the race was not exercised: every exit came before (or after) every send"
     )

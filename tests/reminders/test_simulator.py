@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -345,6 +346,28 @@ def test_a_scripted_delay_answers_late_after_delivering(api, wechat_sim):
         )
 
     assert len(wechat_sim.inbox(ALICE)) == 1
+
+
+def test_latency_holds_a_send_back_before_its_message_is_delivered(api, wechat_sim):
+    token = api.token()
+    wechat_sim.set_latency("send", 0.3)
+    asked = time.time()
+
+    api.send(token)
+
+    (message,) = wechat_sim.inbox(ALICE)
+    assert message["sent_at"] - asked >= 0.3
+
+
+@pytest.mark.parametrize("seconds", [-1, 61, "1", True, None])
+def test_latency_outside_its_range_is_refused(wechat_sim, seconds):
+    response = requests.post(
+        f"{wechat_sim.url}/_sim/latency",
+        json={"endpoint": "send", "seconds": seconds},
+        timeout=5,
+    )
+
+    assert response.status_code == 400
 
 
 def test_reset_forgets_everything(api, wechat_sim):
