@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.core.signals import request_finished
+from django.utils.translation import gettext_lazy as _
 
 
 class JobsConfig(AppConfig):
     name = "jobs"
-    verbose_name = "Jobs"
+    verbose_name = _("Jobs")
 
     def ready(self):
         from .tail import request_tail

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Job(models.Model):
@@ -21,30 +22,45 @@ class Job(models.Model):
     UNFINISHED = (Status.PENDING, Status.RETRY, Status.RUNNING)
     FINISHED = (Status.SUCCEEDED, Status.FAILED)
 
-    job_type = models.CharField(max_length=200, help_text="The task's module path.")
-    payload = models.JSONField(default=dict, help_text='{"args": [...], "kwargs": {}}')
-    run_at = models.DateTimeField(help_text="When the job falls due.")
+    job_type = models.CharField(
+        _("job type"), max_length=200, help_text=_("The task's module path.")
+    )
+    payload = models.JSONField(
+        _("payload"), default=dict, help_text='{"args": [...], "kwargs": {}}'
+    )
+    run_at = models.DateTimeField(_("due at"), help_text=_("When the job falls due."))
     not_before = models.DateTimeField(
+        _("not before"),
         null=True,
         blank=True,
-        help_text="Set on a retry or when a handler asked to run later: the job "
-        "never starts before it, scheduling tolerance notwithstanding.",
+        help_text=_(
+            "Set on a retry or when a handler asked to run later: the job never "
+            "starts before it, scheduling tolerance notwithstanding."
+        ),
     )
-    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField()
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status, default=Status.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    max_attempts = models.PositiveIntegerField(_("max attempts"))
     # NULL means "no key": NULLs never conflict in the unique index below.
-    dedupe_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
-    locked_by = models.CharField(max_length=200, blank=True)
-    lease_token = models.CharField(max_length=32, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField()
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    dedupe_key = models.CharField(  # noqa: DJ001
+        _("dedupe key"), max_length=200, null=True, blank=True
+    )
+    locked_by = models.CharField(_("worker"), max_length=200, blank=True)
+    lease_token = models.CharField(_("lease token"), max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(
+        _("lease expires at"), null=True, blank=True
+    )
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         db_table = "jobs"
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
         constraints = [
             # Dedupe: one unfinished job per (type, key). A finished job frees the
             # key, so the same reminder can be scheduled again after it ran.

@@ -21,20 +21,28 @@ class User(AbstractUser):
     they count.
     """
 
-    reliability_join_count = models.PositiveIntegerField(default=0)
-    reliability_confirm_count = models.PositiveIntegerField(default=0)
-    reliability_attend_count = models.PositiveIntegerField(default=0)
-    reliability_release_count = models.PositiveIntegerField(default=0)
-    join_to_confirm_ratio = models.FloatField(default=0.0)
-    confirm_to_attend_ratio = models.FloatField(default=0.0)
-    release_frequency = models.FloatField(default=0.0)
+    reliability_join_count = models.PositiveIntegerField(_("joins"), default=0)
+    reliability_confirm_count = models.PositiveIntegerField(
+        _("confirmations"), default=0
+    )
+    reliability_attend_count = models.PositiveIntegerField(_("attendances"), default=0)
+    reliability_release_count = models.PositiveIntegerField(_("releases"), default=0)
+    join_to_confirm_ratio = models.FloatField(_("join to confirm"), default=0.0)
+    confirm_to_attend_ratio = models.FloatField(_("confirm to attend"), default=0.0)
+    release_frequency = models.FloatField(_("release frequency"), default=0.0)
 
-    wechat_reminder_opt_in = models.BooleanField(default=False)
-    wechat_reminder_opt_in_at = models.DateTimeField(null=True, blank=True)
-    wechat_openid = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    wechat_reminder_opt_in = models.BooleanField(_("WeChat reminders"), default=False)
+    wechat_reminder_opt_in_at = models.DateTimeField(
+        _("reminders on since"), null=True, blank=True
+    )
+    wechat_openid = models.CharField(
+        _("WeChat openid"), max_length=64, unique=True, null=True, blank=True
+    )
 
     class Meta:
         db_table = "users"
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
 
     @property
     def display_name(self) -> str:
@@ -105,7 +113,10 @@ class PartnerRequest(models.Model):
         CANCELLED = "CANCELLED", _("Cancelled")
 
     organiser = models.ForeignKey(
-        User, on_delete=models.PROTECT, related_name="organised_prs"
+        User,
+        on_delete=models.PROTECT,
+        related_name="organised_prs",
+        verbose_name=_("organiser"),
     )
     title = models.CharField(_("title"), max_length=60)
     description = models.TextField(_("description"), max_length=2000, blank=True)
@@ -115,15 +126,18 @@ class PartnerRequest(models.Model):
         _("capacity"),
         validators=[MinValueValidator(1), MaxValueValidator(MAX_CAPACITY)],
     )
-    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
-    created_at = models.DateTimeField(auto_now_add=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status, default=Status.OPEN
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
 
     objects = PartnerRequestManager()
 
     class Meta:
         db_table = "partner_requests"
         verbose_name = _("partner request")
+        verbose_name_plural = _("partner requests")
         indexes = [models.Index(fields=["status", "start_at"])]
         constraints = [
             models.CheckConstraint(
@@ -175,18 +189,27 @@ class Slot(models.Model):
     CONFIRMED_OR_ATTENDED = (Status.CONFIRMED, Status.ATTENDED)
 
     pr = models.ForeignKey(
-        PartnerRequest, on_delete=models.CASCADE, related_name="slots"
+        PartnerRequest,
+        on_delete=models.CASCADE,
+        related_name="slots",
+        verbose_name=_("partner request"),
     )
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="slots")
-    status = models.CharField(max_length=10, choices=Status, default=Status.JOINED)
-    joined_at = models.DateTimeField()
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    attended_at = models.DateTimeField(null=True, blank=True)
-    exited_at = models.DateTimeField(null=True, blank=True)
-    released_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="slots", verbose_name=_("user")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status, default=Status.JOINED
+    )
+    joined_at = models.DateTimeField(_("joined at"))
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    attended_at = models.DateTimeField(_("checked in at"), null=True, blank=True)
+    exited_at = models.DateTimeField(_("exited at"), null=True, blank=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
 
     class Meta:
         db_table = "slots"
+        verbose_name = _("slot")
+        verbose_name_plural = _("slots")
         indexes = [
             models.Index(fields=["pr", "status"]),
             models.Index(fields=["user", "pr"]),

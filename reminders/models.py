@@ -32,30 +32,44 @@ class NotificationDelivery(models.Model):
         SKIPPED = "SKIPPED", _("Skipped")
 
     pr = models.ForeignKey(
-        PartnerRequest, on_delete=models.CASCADE, related_name="deliveries"
+        PartnerRequest,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("partner request"),
     )
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="deliveries")
-    reminder_type = models.CharField(max_length=8, choices=ReminderType)
-    scheduled_at = models.DateTimeField(help_text=_("When the reminder was due."))
-    sent_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        User,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("user"),
+    )
+    reminder_type = models.CharField(
+        _("reminder type"), max_length=8, choices=ReminderType
+    )
+    scheduled_at = models.DateTimeField(
+        _("due at"), help_text=_("When the reminder was due.")
+    )
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     result = models.CharField(
+        _("result"),
         max_length=8,
         choices=Result,
         blank=True,
         help_text=_("Empty while a retry is pending."),
     )
     error_code = models.CharField(
+        _("error code"),
         max_length=32,
         blank=True,
         help_text=_("WeChat's errcode for a failure, the reason for a skip."),
     )
-    error_message = models.TextField(blank=True)
-    job_id = models.BigIntegerField(unique=True)
-    wechat_msg_id = models.CharField(max_length=32, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField()
-    receipt_status = models.CharField(max_length=64, blank=True)
-    receipt_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    job_id = models.BigIntegerField(_("job id"), unique=True)
+    wechat_msg_id = models.CharField(_("WeChat msgid"), max_length=32, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"))
+    receipt_status = models.CharField(_("receipt"), max_length=64, blank=True)
+    receipt_at = models.DateTimeField(_("receipt at"), null=True, blank=True)
 
     class Meta:
         db_table = "notification_deliveries"

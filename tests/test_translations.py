@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.utils import translation
 
 from prs.services import REFUSALS
@@ -48,3 +49,25 @@ def test_refusals_read_in_chinese(code):
         message = str(REFUSALS[code])
 
     assert any("\u4e00" <= char <= "\u9fff" for char in message)
+
+
+def chinese(text) -> bool:
+    return any("\u4e00" <= char <= "\u9fff" for char in str(text))
+
+
+@pytest.mark.parametrize("app", ["prs", "reminders", "jobs"])
+def test_the_admin_names_every_model_and_field_in_chinese(app):
+    config = apps.get_app_config(app)
+    with translation.override("zh-hans"):
+        names = {config.label: config.verbose_name}
+        for model in config.get_models():
+            meta = model._meta
+            names[model.__name__] = meta.verbose_name
+            names[f"{model.__name__} (plural)"] = meta.verbose_name_plural
+            for field in meta.concrete_fields:
+                if not field.primary_key:
+                    names[f"{model.__name__}.{field.name}"] = field.verbose_name
+
+        untranslated = [where for where, name in names.items() if not chinese(name)]
+
+    assert untranslated == []
