@@ -152,20 +152,32 @@ def delete_pending(task_or_job_type: Task | str, dedupe_key: str) -> int:
 def run_now(job_ids) -> int:
     """Make waiting jobs due now and give failed ones a fresh set of attempts.
 
-    Running and succeeded jobs are left alone. Returns how many jobs were changed.
+    Running and succeeded jobs are left alone, and so is a failed job whose dedupe
+    key an unfinished job of its type holds again (its restart would be a second
+    one). Returns how many jobs were changed.
     """
     jobs = Job.objects.filter(pk__in=list(job_ids))
     made_due = jobs.filter(status__in=Job.WAITING).update(
         run_at=_db_now(), not_before=None
     )
-    restarted = jobs.filter(status=Job.Status.FAILED).update(
-        status=Job.Status.RETRY,
-        run_at=_db_now(),
-        not_before=None,
-        attempts=0,
-        finished_at=None,
+    restarted = held = 0
+    for job_id in jobs.filter(status=Job.Status.FAILED).values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                restarted += Job.objects.filter(
+                    pk=job_id, status=Job.Status.FAILED
+                ).update(
+                    status=Job.Status.RETRY,
+                    run_at=_db_now(),
+                    not_before=None,
+                    attempts=0,
+                    finished_at=None,
+                )
+        except IntegrityError:
+            held += 1
+    logger.info(
+        "jobs run now made_due=%s restarted=%s key_held=%s", made_due, restarted, held
     )
-    logger.info("jobs run now made_due=%s restarted=%s", made_due, restarted)
     return made_due + restarted
 
 

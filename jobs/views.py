@@ -2,7 +2,8 @@ import hmac
 import logging
 
 from django.conf import settings
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from config.http import error_response, json_endpoint
@@ -13,18 +14,20 @@ logger = logging.getLogger(__name__)
 
 
 @csrf_exempt  # authenticated by its bearer token, not by a browser session
-@json_endpoint("POST")
 def tick(request):
     """Run one batch for a scheduler that calls in (a container scaled to zero).
 
-    404 while no token is configured, so the endpoint does not exist until an
-    operator turns it on; 403 for a missing or wrong token.
+    404 to every method while no token is configured, so the endpoint does not
+    exist until an operator turns it on; 403 for a missing or wrong token.
     """
-    expected = settings.JOBS_TICK_TOKEN
-    if not expected:
-        raise Http404
+    if not settings.JOBS_TICK_TOKEN:
+        return error_response(404, "not_found", _("Not found."))
+    return _authorised_tick(request, settings.JOBS_TICK_TOKEN)
 
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+
+@json_endpoint("POST")
+def _authorised_tick(request, expected: str):
+    scheme, _space, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         given.strip().encode(), expected.encode()
     ):

@@ -63,6 +63,34 @@ def test_admin_run_now_makes_waiting_jobs_due_and_restarts_failed_ones(
     assert Job.objects.get(pk=done.pk).status == "SUCCEEDED"
 
 
+def test_run_now_leaves_a_failed_job_whose_key_is_held_again(clock, operator_client):
+    failed = make_job("FAILED", 1, key="slot:7:T-2h")
+    again = make_job("FAILED", 1, key="slot:7:T-2h")
+    holder = runner.enqueue(tasks.record, ["PENDING"], dedupe_key="slot:7:T-2h")
+
+    response = operator_client.post(
+        "/admin/jobs/job/",
+        {"action": "run_now", "_selected_action": [failed.pk, again.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert set(Job.objects.values_list("pk", "status")) == {
+        (failed.pk, "FAILED"),
+        (again.pk, "FAILED"),
+        (holder.pk, "PENDING"),
+    }
+
+
+def test_run_now_restarts_one_of_two_failed_jobs_sharing_a_free_key(clock):
+    first = make_job("FAILED", 1, key="slot:8:T-2h")
+    second = make_job("FAILED", 1, key="slot:8:T-2h")
+
+    assert runner.run_now([first.pk, second.pk]) == 1
+    statuses = sorted(Job.objects.values_list("status", flat=True))
+    assert statuses == ["FAILED", "RETRY"]
+
+
 def test_admin_delete_pending_spares_running_and_finished_jobs(clock, operator_client):
     waiting = [make_job("PENDING"), make_job("RETRY")]
     kept = [make_job("RUNNING"), make_job("SUCCEEDED", 1), make_job("FAILED", 1)]

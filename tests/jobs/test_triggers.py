@@ -2,7 +2,7 @@
 
 import pytest
 import requests
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from jobs import runner
@@ -45,12 +45,15 @@ def test_run_jobs_respects_max_jobs(clock, capsys):
 # POST /internal/jobs/tick
 
 
-def test_tick_endpoint_is_404_while_no_token_is_configured(client, settings):
+@pytest.mark.parametrize("method", ["post", "get", "put"])
+def test_tick_endpoint_is_404_while_no_token_is_configured(client, settings, method):
     settings.JOBS_TICK_TOKEN = ""
 
-    response = client.post("/internal/jobs/tick", HTTP_AUTHORIZATION="Bearer x")
+    call = getattr(client, method)
+    response = call("/internal/jobs/tick", HTTP_AUTHORIZATION="Bearer x")
 
     assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize(
@@ -172,3 +175,18 @@ def test_the_client_gets_the_whole_response_before_the_tail_batch_ends(
     assert tail_was_running
     assert still_running == "RUNNING"
     wait_for(lambda: Job.objects.get(pk=job.pk).status == "SUCCEEDED")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--loop", "--interval", "0"],
+        ["--loop", "--interval", "-1"],
+        ["--loop", "--max-jobs", "0"],
+        ["--max-seconds", "nan"],
+        ["--max-jobs", "many"],
+    ],
+)
+def test_run_jobs_refuses_arguments_that_would_spin_or_do_nothing(arguments):
+    with pytest.raises(CommandError, match="must be above zero|not a number"):
+        call_command("run_jobs", *arguments)

@@ -1,5 +1,6 @@
 """Run due jobs: one batch for cron, or `--loop` as a worker process."""
 
+import argparse
 import logging
 import signal
 import threading
@@ -13,6 +14,22 @@ from jobs import runner
 logger = logging.getLogger(__name__)
 
 
+def positive(kind):
+    """An argparse type: a number of `kind` above zero (a worker looping with no
+    wait, or on no jobs, would spin against the database)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above zero: {text!r}")
+        return value
+
+    return parse
+
+
 class Command(BaseCommand):
     help = (
         "Run the jobs that are due, then exit (for cron, every minute). With --loop, "
@@ -24,14 +41,16 @@ class Command(BaseCommand):
         parser.add_argument("--loop", action="store_true", help="Run until stopped.")
         parser.add_argument(
             "--interval",
-            type=float,
+            type=positive(float),
             default=5.0,
             help="Seconds to wait after a batch that found less than a full load.",
         )
-        parser.add_argument("--max-jobs", type=int, default=100, help="Jobs per batch.")
+        parser.add_argument(
+            "--max-jobs", type=positive(int), default=100, help="Jobs per batch."
+        )
         parser.add_argument(
             "--max-seconds",
-            type=float,
+            type=positive(float),
             default=60.0,
             help="No job of a batch starts after this many seconds.",
         )
