@@ -101,7 +101,9 @@ def read_json_object(request) -> dict:
 
     try:
         body = json.loads(request.body.decode("utf-8"), parse_constant=_refuse)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # "\ud800" is valid JSON but no text: a lone surrogate cannot be stored.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError):
         raise ApiError(
             400, "invalid_json", _("The body is not valid UTF-8 JSON.")
         ) from None

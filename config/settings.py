@@ -88,6 +88,8 @@ CSRF_TRUSTED_ORIGINS = env.list(
 # No body the site accepts comes near this (a PR is a few kilobytes); a larger one
 # is refused with 400 before anything reads it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=262_144)
+# Multipart bodies too (Django would stream their files, whatever their size).
+FILE_UPLOAD_HANDLERS = ["config.uploads.NoFiles"]
 
 
 # HTTPS (README "Deploying"). A SITE_URL on https switches on everything HTTPS

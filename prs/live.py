@@ -215,7 +215,7 @@ def read_pass(request, pr_id: int, token: str) -> int | None:
         value = signer.unsign(token, max_age=PASS_MAX_AGE_SECONDS)
     except signing.BadSignature:
         return None
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdecimal() else None
 
 
 def _pass_salt(pr_id: int, session_key: str) -> str:

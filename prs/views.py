@@ -232,7 +232,8 @@ def _new_round() -> str:
 
 def _parse_polls(value: str) -> int | None:
     """The polls a round has made so far, from the fragment's own URL."""
-    if not value.isdigit() or len(value) > 3:
+    # isdigit() alone lets "²" through, which int() refuses.
+    if not (value.isascii() and value.isdecimal()) or len(value) > 3:
         return None
     return min(int(value), live.POLLS_PER_ROUND)
 

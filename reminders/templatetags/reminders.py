@@ -18,6 +18,7 @@ def reminder_area(context):
     logged_in_with_wechat = user.is_authenticated and bool(user.wechat_openid)
     return {
         "show_switch": context.get("in_wechat", False) and logged_in_with_wechat,
+        "in_wecom": context.get("in_wecom", False),
         "opted_in": logged_in_with_wechat and user.wechat_reminder_opt_in,
         "must_follow": logged_in_with_wechat
         and services.must_follow_to_be_reminded(user),

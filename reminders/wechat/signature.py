@@ -22,4 +22,5 @@ def verify(token: str, signature: str, timestamp: str, nonce: str, *extra: str) 
     if not (token and signature and timestamp and nonce):
         return False
     expected = sign(token, timestamp, nonce, *extra)
-    return hmac.compare_digest(expected, signature.lower())
+    # As bytes: compare_digest refuses a str with anything but ASCII in it.
+    return hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8"))

@@ -5,6 +5,8 @@
 //   timers frozen and runs no script again, so "pageshow" is the only signal;
 // - a page that was hidden while its round ran out shows a stale headcount when the
 //   user returns to it.
+// It also ends a round at its first failed poll: htmx's timer would otherwise go on
+// once a second for as long as the server, or the network, keeps failing.
 (function () {
   "use strict";
 
@@ -34,11 +36,29 @@
     }
   });
 
+  // The element that polls, swapped for a copy that does not: htmx stops a timer
+  // once its element has left the page. Coming back to the page starts a round.
+  function endRound(live) {
+    var stopped = live.cloneNode(true);
+    stopped.removeAttribute("hx-get");
+    stopped.removeAttribute("hx-trigger");
+    stopped.dataset.polling = "off";
+    live.replaceWith(stopped);
+  }
+
   // An action that failed in an unexpected way (a stale CSRF token, a server error)
   // swaps nothing; reloading shows the page as it really is now.
   document.addEventListener("htmx:responseError", function (event) {
     if (event.detail.elt.tagName === "FORM") {
       window.location.reload();
+    } else if (event.detail.elt.id === "pr-live") {
+      endRound(event.detail.elt);
+    }
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    if (event.detail.elt.id === "pr-live") {
+      endRound(event.detail.elt);
     }
   });
 })();

@@ -18,6 +18,14 @@
   input.addEventListener("change", function () {
     var wanted = input.checked;
     input.disabled = true;
+
+    // Only the API's own messages are shown as they are (in Chinese); a proxy's
+    // error page or the browser's network error gets the page's own text.
+    function fail(message) {
+      input.checked = !wanted;
+      status.textContent = message || input.dataset.failed;
+    }
+
     fetch(input.dataset.url, {
       method: "POST",
       credentials: "same-origin",
@@ -25,16 +33,21 @@
       body: JSON.stringify({ wechatReminderOptIn: wanted }),
     })
       .then(function (response) {
-        return response.json().then(function (body) {
-          if (!response.ok) {
-            throw new Error(body.error ? body.error.message : input.dataset.failed);
+        return response.json().then(
+          function (body) {
+            if (response.ok && typeof body.wechatReminderOptIn === "boolean") {
+              show(body.wechatReminderOptIn);
+            } else {
+              fail(body && body.error && body.error.message);
+            }
+          },
+          function () {
+            fail();
           }
-          show(body.wechatReminderOptIn);
-        });
+        );
       })
-      .catch(function (error) {
-        input.checked = !wanted;
-        status.textContent = error.message || input.dataset.failed;
+      .catch(function () {
+        fail();
       })
       .finally(function () {
         input.disabled = false;

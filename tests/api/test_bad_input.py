@@ -4,6 +4,7 @@ bytes that are not UTF-8, numbers too large for any column."""
 import json
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from prs.models import PartnerRequest, Slot
 from tests.prs.test_api import VALID, assert_error
@@ -20,6 +21,37 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(
 
     assert_error(response, 400, "bad_request")
     assert not PartnerRequest.objects.exists()
+
+
+NEW_PR_FORM = {
+    "title": "夜跑",
+    "location": "奥森南门",
+    "start_at": "2026-12-02T19:30",
+    "capacity": "6",
+}
+
+
+def test_a_multipart_body_over_the_limit_is_refused_before_it_is_read(
+    client, clock, settings, organiser
+):
+    client.force_login(organiser)
+    upload = SimpleUploadedFile("big.bin", b"x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+    response = client.post("/prs/new", NEW_PR_FORM | {"upload": upload})
+
+    assert response.status_code == 400
+    assert not PartnerRequest.objects.exists()
+
+
+def test_a_file_in_a_small_multipart_body_is_dropped_unread(client, clock, organiser):
+    client.force_login(organiser)
+    upload = SimpleUploadedFile("small.bin", b"x" * 10_000)
+
+    response = client.post("/prs/new", NEW_PR_FORM | {"upload": upload})
+
+    assert response.status_code == 302
+    assert PartnerRequest.objects.get().title == "夜跑"
+    assert not response.wsgi_request.FILES
 
 
 def test_a_field_far_over_its_length_is_refused_naming_it(clock, api, organiser):
@@ -64,9 +96,12 @@ def test_json_with_a_charset_parameter_is_accepted(clock, api, organiser):
         b'{"title": "\xc3\x28"}',  # a broken two-byte sequence
         b'{"title": "\xed\xa0\x80"}',  # a UTF-16 surrogate encoded as UTF-8
         b"\xff\xfe{\x00}\x00",  # UTF-16 with its byte-order mark
-        b'{"title": "\\ud800"}',  # a lone surrogate as a JSON escape
+        # Lone surrogates as JSON escapes, in bodies that are otherwise valid.
+        json.dumps(VALID | {"title": "\ud800"}).encode(),
+        json.dumps(VALID | {"location": "a\udfffb"}).encode(),
+        json.dumps(VALID | {"description": "\ud83d"}).encode(),
     ],
-    ids=["broken", "surrogate-bytes", "utf16", "lone-surrogate-escape"],
+    ids=["broken", "surrogate-bytes", "utf16", "in-title", "in-location", "in-text"],
 )
 def test_text_that_is_not_utf8_is_refused(clock, api, organiser, raw):
     response = api(organiser).post("/api/prs", raw=raw)

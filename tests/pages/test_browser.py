@@ -83,6 +83,34 @@ def test_a_round_makes_20_polls_and_a_join_starts_another(
     assert page.is_visible("#confirm")
 
 
+@pytest.mark.parametrize("failure", ["answer 503", "drop the connection"])
+def test_a_failed_poll_ends_the_round_and_coming_back_starts_one(
+    open_page, clock, make_pr, participant, failure
+):
+    pr = make_pr()
+    services.join(pr.pk, participant)
+    page = open_page(f"/prs/{pr.pk}", user=participant, fake_clock=True)
+    polls = count_polls(page)
+
+    def fail(route):
+        if failure == "answer 503":
+            route.fulfill(status=503, body="<html>the proxy is restarting</html>")
+        else:
+            route.abort("connectionreset")
+
+    page.route("**/live?*", fail)
+    page.clock.run_for(1000)
+    page.wait_for_selector('#pr-live[data-polling="off"]', state="attached")
+    page.clock.run_for(60_000)
+
+    assert len(polls) == 1
+    assert page.text_content('[data-figure="mine"]') == "已加入"
+
+    page.unroute("**/live?*")
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_selector('#pr-live[data-n="1"][data-polling="on"]', state="attached")
+
+
 def test_the_headcount_follows_joins_from_elsewhere(
     open_page, clock, make_pr, make_user, outsider
 ):
@@ -226,6 +254,39 @@ def test_inside_wechat_the_reminder_switch_saves_and_survives_a_reload(
     assert page.is_checked("#reminder-switch")
     participant.refresh_from_db()
     assert participant.wechat_reminder_opt_in is True
+
+
+@pytest.mark.parametrize(
+    ("failure", "shown"),
+    [
+        ("a proxy's error page", "保存失败，请重试。"),
+        ("no network", "保存失败，请重试。"),
+        ("the API refusing", "操作太频繁，请稍后再试。"),
+    ],
+)
+def test_a_switch_that_could_not_save_says_so_in_chinese_and_goes_back(
+    open_page, clock, make_pr, participant, failure, shown
+):
+    page = open_page(f"/prs/{make_pr().pk}", user=participant, user_agent=WECHAT_UA)
+
+    def fail(route):
+        if failure == "a proxy's error page":
+            route.fulfill(status=502, body="<html>502 Bad Gateway</html>")
+        elif failure == "no network":
+            route.abort("internetdisconnected")
+        else:
+            route.fulfill(
+                status=429,
+                json={"error": {"code": "rate_limited", "message": shown}},
+            )
+
+    page.route("**/api/wechat/reminders/subscription", fail)
+    page.click("label[for=reminder-switch]")
+
+    page.wait_for_selector(f"#reminder-status:text-is('{shown}')")
+    assert not page.is_checked("#reminder-switch")
+    participant.refresh_from_db()
+    assert participant.wechat_reminder_opt_in is False
 
 
 def test_outside_wechat_there_is_no_switch_only_the_hint(

@@ -15,7 +15,7 @@ from prs import live, services
 from prs.models import PartnerRequest, Slot
 from reminders import services as reminder_services
 from reminders.models import NotificationDelivery
-from tests.pages.helpers import DESKTOP_UA, WECHAT_UA, buttons, element
+from tests.pages.helpers import DESKTOP_UA, WECHAT_UA, WECOM_UA, buttons, element
 
 pytestmark = pytest.mark.django_db
 
@@ -243,6 +243,20 @@ def test_anywhere_else_the_viewer_reads_how_to_get_reminders(
     assert element(html, "reminder-switch") is None
     assert element(html, "reminder-hint") is not None
     assert "请在微信内打开本页并登录" in html
+
+
+def test_in_wecom_the_viewer_is_told_to_open_the_page_in_wechat(
+    client, clock, make_pr, participant
+):
+    client.force_login(participant)
+
+    html = client.get(
+        f"/prs/{make_pr().pk}", headers={"user-agent": WECOM_UA}
+    ).content.decode()
+
+    assert element(html, "reminder-switch") is None
+    assert element(html, "reminder-hint") is not None
+    assert "这是企业微信" in html and "请在微信内打开本页并登录，即可" not in html
 
 
 def test_after_a_reminder_failed_for_not_following_the_page_asks_to_follow(
@@ -496,7 +510,15 @@ def test_a_poll_without_a_round_starts_a_new_one(client, clock, make_pr):
 
 
 @pytest.mark.parametrize(
-    "query", ["round=0a1b2c3d", "round=0a1b2c3d&n=x", "round=nope&n=1", "round=&n=1"]
+    "query",
+    [
+        "round=0a1b2c3d",
+        "round=0a1b2c3d&n=x",
+        "round=nope&n=1",
+        "round=&n=1",
+        "round=0a1b2c3d&n=%C2%B2",  # "²", a digit to isdigit() but not to int()
+        "round=0a1b2c3d&n=%D9%A1",  # an Arabic-Indic one
+    ],
 )
 def test_a_malformed_poll_is_refused(client, clock, make_pr, query):
     pr = make_pr()

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from prs import services
+from prs.forms import MAX_START_AHEAD
 from prs.models import PartnerRequest, Slot
 from tests.conftest import T0
 
@@ -84,6 +85,7 @@ def test_create_without_csrf_token_is_forbidden(clock, api, organiser):
         ({"startAt": "next tuesday"}, "startAt"),
         ({"startAt": 1733000000}, "startAt"),
         ({"startAt": "2026-11-30T19:30:00+08:00"}, "startAt"),
+        ({"startAt": "9999-12-31T23:59:00-08:00"}, "startAt"),  # past year 9999 in UTC
         ({"capacity": 0}, "capacity"),
         ({"capacity": -3}, "capacity"),
         ({"capacity": 101}, "capacity"),
@@ -125,6 +127,17 @@ def test_start_time_just_after_now_is_accepted(clock, api, organiser):
     response = api(organiser).post("/api/prs", VALID | {"startAt": start})
 
     assert response.status_code == 201
+
+
+def test_start_time_a_year_ahead_is_the_last_accepted(clock, api, organiser):
+    last = T0 + MAX_START_AHEAD
+
+    accepted = api(organiser).post("/api/prs", VALID | {"startAt": last.isoformat()})
+    later = (last + timedelta(seconds=1)).isoformat()
+    refused = api(organiser).post("/api/prs", VALID | {"startAt": later})
+
+    assert accepted.status_code == 201
+    assert_error(refused, 400, "invalid_field")
 
 
 def test_start_time_equal_to_now_is_refused(clock, api, organiser):

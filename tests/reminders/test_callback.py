@@ -80,8 +80,9 @@ def test_the_handshake_echoes_echostr_with_a_good_signature(db):
         {},
         {"signature": "0" * 40, "timestamp": "1714036504", "nonce": "1514711492"},
         {**signed(), "nonce": "another-nonce"},
+        {**signed(), "signature": "é" * 40},
     ],
-    ids=["unsigned", "forged", "tampered"],
+    ids=["unsigned", "forged", "tampered", "not-ascii"],
 )
 def test_a_push_with_a_bad_signature_is_refused_and_changes_nothing(sent, query):
     response = push(receipt_xml("200163836", "success"), query)

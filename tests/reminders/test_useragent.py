@@ -5,6 +5,7 @@ from django.template import engines
 
 from reminders.context_processors import wechat as wechat_context
 from reminders.wechat.useragent import Browser, browser_of, is_desktop_wechat
+from tests.pages.helpers import WECOM_UA as WECOM_IPHONE
 
 IOS_WECHAT = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -24,11 +25,6 @@ ANDROID_MINI_PROGRAM = (
     "Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20221012 MMWEBID/6520 "
     "MicroMessenger/8.0.30.2260(0x28001E3B) WeChat/arm64 Weixin NetType/WIFI "
     "Language/zh_CN ABI/arm64 miniProgram/wx0123456789abcdef"
-)
-WECOM_IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Mobile/15E148 wxwork/4.1.10 MicroMessenger/7.0.1 "
-    "Language/zh ColorScheme/Light"
 )
 WECOM_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
