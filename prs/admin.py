@@ -165,5 +165,5 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class SlotAdmin(ReadOnlyAdmin):
     list_display = ("id", "pr", "user", "status", "joined_at")
     list_filter = ("status",)
-    search_fields = ("pr__title", "user__username")
+    search_fields = ("pr__title", "user__username", "user__wechat_openid")
     list_select_related = ("pr", "user")

@@ -36,7 +36,7 @@ class NotificationDeliveryAdmin(ReadOnlyAdmin):
         "error_code",
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = ("pr__title", "user__username")
+    search_fields = ("pr__title", "user__username", "user__wechat_openid")
     list_select_related = ("pr", "user")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)

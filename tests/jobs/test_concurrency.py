@@ -176,3 +176,39 @@ def test_run_jobs_exits_non_zero_when_the_database_is_unreachable():
 
     assert worker.returncode == 1
     assert "database unavailable" in worker.stderr
+
+
+def test_a_handler_running_past_its_lease_keeps_it_renewed(db, settings):
+    """The lease keeper's own thread renews while the handler runs, on the
+    database's clock, so no other worker can take the job over."""
+    settings.JOBS_LEASE_SECONDS = 1
+    for registry in (tasks.GATES, tasks.ENTERED, tasks.RUNS):
+        registry.pop("renewed", None)
+    job = runner.enqueue(tasks.wait_at_gate, ["renewed"])
+    results = []
+
+    def work():
+        try:
+            results.append(runner.tick(max_jobs=1))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+
+    try:
+        assert tasks.entered("renewed").wait(timeout=10)
+        first = Job.objects.get(pk=job.pk).lease_expires_at
+        wait_for(
+            lambda: Job.objects.get(pk=job.pk).lease_expires_at > first,
+            timeout=10,
+            what="the lease keeper to renew the lease",
+        )
+        assert runner.tick(max_jobs=1).claimed == 0  # another worker finds nothing
+    finally:
+        tasks.gate("renewed").set()
+        worker.join()
+        connection.close()
+
+    assert results[0].succeeded == 1
+    assert Job.objects.get(pk=job.pk).attempts == 1

@@ -91,6 +91,16 @@ def test_the_admin_shows_the_figures_and_the_deliveries(deliveries, client, make
     assert failures.context["cl"].result_count == 2
 
 
+def test_the_admin_finds_deliveries_by_openid(deliveries, client, make_user):
+    client.force_login(make_user("operator", is_staff=True, is_superuser=True))
+
+    found = client.get("/admin/reminders/notificationdelivery/?q=o-alice")
+    none = client.get("/admin/reminders/notificationdelivery/?q=o-nobody")
+
+    assert found.context["cl"].result_count == NotificationDelivery.objects.count()
+    assert none.context["cl"].result_count == 0
+
+
 def test_prune_deliveries_keeps_the_recent_ones(deliveries, capsys):
     call_command("prune_deliveries", "--days", "7")
 
