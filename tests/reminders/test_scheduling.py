@@ -119,24 +119,43 @@ def test_exit_deletes_the_pending_reminders(held, alice, caplog):
     assert "count=2" in caplog.text
 
 
-def test_auto_release_deletes_the_pending_reminders(clock, held):
+def test_auto_release_deletes_the_pending_reminders(clock, held, caplog):
     clock.set_now(held.pr.start_at - HOUR)
 
-    assert prs_services.release(held.pk) is True
+    with caplog.at_level("INFO", logger="reminders.services"):
+        assert prs_services.release(held.pk) is True
 
     assert scheduled(held) == {}
+    assert f"reminders deleted on release pr={held.pr_id} slot={held.pk}" in caplog.text
+    assert "count=2" in caplog.text
 
 
-def test_opting_out_deletes_the_pending_reminders(held, alice):
-    services.set_opt_in(alice, False)
+def test_opting_out_deletes_the_pending_reminders_of_every_slot(
+    clock, held, alice, make_pr, make_user, caplog
+):
+    other = prs_services.join(make_pr(start_in=timedelta(days=2)).pk, alice)
+    bob = services.set_opt_in(make_user("bob"), True)
+    bystander = prs_services.join(held.pr_id, bob)
 
-    assert scheduled(held) == {}
+    with caplog.at_level("INFO", logger="reminders.services"):
+        services.set_opt_in(alice, False)
+
+    assert scheduled(held) == {} and scheduled(other) == {}
+    assert len(scheduled(bystander)) == 2
+    assert f"reminders switched off user={alice.pk} deleted=4" in caplog.text
 
 
-def test_cancel_deletes_the_pending_reminders(held, organiser):
-    prs_services.cancel(held.pr_id, organiser)
+def test_cancel_deletes_the_pending_reminders_of_every_slot(
+    held, organiser, alice, make_user, caplog
+):
+    bob = services.set_opt_in(make_user("bob"), True)
+    bobs = prs_services.join(held.pr_id, bob)
 
-    assert scheduled(held) == {}
+    with caplog.at_level("INFO", logger="reminders.services"):
+        prs_services.cancel(held.pr_id, organiser)
+
+    assert scheduled(held) == {} and scheduled(bobs) == {}
+    assert f"reminders deleted on cancel pr={held.pr_id} count=4" in caplog.text
 
 
 def test_deletion_counts_exactly_what_it_deleted(held):
