@@ -496,9 +496,11 @@ def _refused(job: Job, outcome: str) -> str:
 def _reap_expired_leases() -> int:
     """Put back RUNNING jobs whose lease expired: their worker is gone or stuck.
 
-    A job with attempts left becomes RETRY and due at once; one without fails.
-    Each write is a compare-and-set on the lease token, so a worker that renews
-    or finishes at the same moment wins or loses cleanly.
+    A job with attempts left becomes RETRY and due at once; one without fails,
+    logged at error level like any job that fails for good (the tick's counts are
+    of its own claims, so they leave it out). Each write is a compare-and-set on
+    the lease token, so a worker that renews or finishes at the same moment wins
+    or loses cleanly, and only the winner logs.
     """
     reaped = 0
     for job in _expired_leases():
@@ -506,14 +508,19 @@ def _reap_expired_leases() -> int:
             f"lease expired: worker {job.locked_by} did not finish "
             f"attempt {job.attempts}"
         )
-        if job.attempts >= job.max_attempts:
+        failed = job.attempts >= job.max_attempts
+        if failed:
             changes = {"status": Job.Status.FAILED, "finished_at": _db_now()}
         else:
             changes = {"status": Job.Status.RETRY, "run_at": _db_now()}
-        reaped += Job.objects.filter(
+        updated = Job.objects.filter(
             pk=job.pk, lease_token=job.lease_token, status=Job.Status.RUNNING
         ).update(lease_token="", lease_expires_at=None, last_error=error, **changes)
-        logger.warning(
+        if not updated:
+            continue
+        reaped += updated
+        logger.log(
+            logging.ERROR if failed else logging.WARNING,
             "job lease expired job=%s type=%s attempt=%s/%s worker=%s now=%s",
             job.pk,
             job.job_type,

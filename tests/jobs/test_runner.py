@@ -378,16 +378,20 @@ def test_a_job_whose_lease_expired_is_run_again_and_counts_both_attempts(
     assert "dead-worker" in job.last_error
 
 
-def test_an_expired_lease_on_the_last_attempt_fails_the_job(clock, settings):
+def test_an_expired_lease_on_the_last_attempt_fails_the_job(clock, settings, caplog):
     job = runner.enqueue(tasks.record, ["crashed"], max_attempts=1)
     runner._claim(1, "dead-worker")
     clock.advance(timedelta(seconds=settings.JOBS_LEASE_SECONDS))
 
-    runner.tick()
+    with caplog.at_level("INFO", logger="jobs.runner"):
+        runner.tick()
 
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("FAILED", 1)
     assert tasks.RUNS["crashed"] == 0
+    (record,) = [r for r in caplog.records if "lease expired" in r.getMessage()]
+    assert record.levelname == "ERROR"
+    assert f"job={job.pk}" in record.getMessage()
 
 
 def test_the_lease_keeper_extends_the_lease_of_running_jobs(clock, settings):
