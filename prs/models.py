@@ -5,6 +5,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from config import clock
+
 # The windows of DESIGN §3, measured from the PR's start time T.
 JOIN_CLOSES_BEFORE_START = timedelta(hours=1)  # join and confirm close at T-1h
 CHECK_IN_OPENS_BEFORE_START = timedelta(minutes=30)
@@ -129,7 +131,10 @@ class PartnerRequest(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=Status, default=Status.OPEN
     )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # From the one time seam (auto_now_add would read the system clock).
+    created_at = models.DateTimeField(
+        _("created at"), default=clock.now, editable=False
+    )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
 
     objects = PartnerRequestManager()

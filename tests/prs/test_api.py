@@ -47,7 +47,8 @@ def test_create_answers_201_and_the_pr(clock, api, organiser):
         "confirmedCount": 0,
         "mySlot": None,
     }
-    assert PartnerRequest.objects.get(pk=body["id"]).organiser == organiser
+    pr = PartnerRequest.objects.get(pk=body["id"])
+    assert (pr.organiser, pr.created_at) == (organiser, T0)  # the clock's time
 
 
 def test_create_without_description_is_fine(clock, api, organiser):
