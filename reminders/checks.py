@@ -5,11 +5,13 @@ in or the first reminder fails, long after the deployment. Every `manage.py`
 command (the job worker included) runs these checks first.
 """
 
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from . import template
 from .wechat import simulator
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "testserver"})
@@ -121,6 +123,42 @@ def check_timeouts(app_configs, **kwargs):
                     id="reminders.E005",
                 )
             )
+    return problems
+
+
+# The key types each part of the reminder can be written in (reminders.template).
+KEY_TYPES_FOR_ROLE = {
+    "title": ("thing", "const", "short_thing", "character_string"),
+    "place": ("thing", "const", "short_thing", "character_string"),
+    "start": ("time", "date"),
+    "status": ("phrase", "thing", "const"),
+}
+
+
+@register()
+def check_template_keys(app_configs, **kwargs):
+    """Every part of the reminder must go to a key of a type it can be written
+    in; otherwise every send would fail with 47003 (or before it, on a missing
+    part)."""
+    keys = settings.WECHAT_REMINDER_TEMPLATE_KEYS
+    problems = []
+    for role, kinds in KEY_TYPES_FOR_ROLE.items():
+        key = keys.get(role, "") if isinstance(keys, dict) else ""
+        if not re.fullmatch(r"[a-z_]+\d+", key or ""):
+            problem = f"has no key for {role}" if not key else f"{role}={key!r}"
+        elif template.key_type(key) not in kinds:
+            problem = f"{role}={key!r}: a {template.key_type(key)} key"
+        else:
+            continue
+        problems.append(
+            Error(
+                f"WECHAT_REMINDER_TEMPLATE_KEYS {problem}.",
+                hint=f"Map {role} to a key of the template of one of the types "
+                f"{', '.join(kinds)}, e.g. title=thing1,start=time2,place=thing3,"
+                "status=phrase4.",
+                id="reminders.E006",
+            )
+        )
     return problems
 
 

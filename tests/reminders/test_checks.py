@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from django.core import checks
 
 from reminders.checks import DEMO_VALUES
@@ -123,3 +124,74 @@ def test_make_run_uses_the_simulators_demo_account():
     for name, value in DEMO_VALUES.items():
         assert f"{name}={value} " in makefile or f"{name}={value}\n" in makefile
     assert "WECHAT_ASSUME_IN_WECHAT=true" in makefile
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        (
+            {"start": "time2", "place": "thing3", "status": "phrase4"},
+            "no key for title",
+        ),
+        (
+            {
+                "title": "phrase1",
+                "start": "time2",
+                "place": "thing3",
+                "status": "phrase4",
+            },
+            "title='phrase1'",
+        ),
+        (
+            {
+                "title": "thing1",
+                "start": "thing2",
+                "place": "thing3",
+                "status": "phrase4",
+            },
+            "start='thing2'",
+        ),
+        (
+            {
+                "title": "thing1",
+                "start": "time2",
+                "place": "name3",
+                "status": "phrase4",
+            },
+            "place='name3'",
+        ),
+        (
+            {"title": "thing1", "start": "time2", "place": "thing3", "status": "time4"},
+            "status='time4'",
+        ),
+        (
+            {
+                "title": "thing",
+                "start": "time2",
+                "place": "thing3",
+                "status": "phrase4",
+            },
+            "title='thing'",
+        ),
+    ],
+)
+def test_template_keys_that_cannot_carry_their_part_are_refused(
+    settings, keys, problem
+):
+    settings.WECHAT_REMINDER_TEMPLATE_KEYS = keys
+
+    refused = [m for m in wechat_messages() if m.id == "reminders.E006"]
+
+    assert len(refused) == 1
+    assert problem in refused[0].msg
+
+
+def test_template_keys_of_other_suitable_types_pass(settings):
+    settings.WECHAT_REMINDER_TEMPLATE_KEYS = {
+        "title": "const1",
+        "start": "date2",
+        "place": "short_thing3",
+        "status": "thing4",
+    }
+
+    assert wechat_problems() == []
