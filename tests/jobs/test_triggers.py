@@ -146,15 +146,25 @@ def test_the_request_tail_is_off_when_disabled(clock, settings):
     assert not tasks.RUNS
 
 
-def test_the_request_tail_never_raises_into_the_request(clock, settings, monkeypatch):
+def test_the_request_tail_never_raises_into_the_request(
+    clock, settings, monkeypatch, caplog
+):
     settings.JOBS_REQUEST_TAIL = True
+    calls = []
 
     def broken_tick(**kwargs):
+        calls.append(kwargs)
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(runner, "tick", broken_tick)
 
-    RequestTail()()  # logs, does not raise
+    with caplog.at_level("ERROR", logger="jobs.tail"):
+        RequestTail()()  # logs, does not raise
+
+    assert len(calls) == 1
+    (record,) = caplog.records
+    assert record.getMessage() == "request tail batch failed"
+    assert "database on fire" in caplog.text  # the traceback is kept
 
 
 @pytest.mark.django_db(transaction=True)
