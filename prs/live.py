@@ -44,7 +44,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from .models import PartnerRequest, Slot
+from .models import PartnerRequest, Slot, could_be_an_id
 from .signals import pr_cancelled, slot_changed
 
 POLLS_PER_ROUND = 20
@@ -93,7 +93,7 @@ class Snapshot:
 
 def read_snapshot(pr_id: int) -> Snapshot | None:
     """The PR's live figures from the database, or None if there is no such PR."""
-    if not 0 < pr_id <= _LARGEST_ID:
+    if not could_be_an_id(pr_id):
         return None
     with connection.cursor() as cursor:
         cursor.execute(_SNAPSHOT_SQL, {"pr": pr_id})
@@ -105,8 +105,6 @@ def read_snapshot(pr_id: int) -> Snapshot | None:
     latest = {user_id: slot for _, _, user_id, slot in rows if user_id is not None}
     return Snapshot(pr_id=pr_id, status=status, capacity=capacity, latest=latest)
 
-
-_LARGEST_ID = 2**63 - 1  # BIGINT: no row has a larger id
 
 # Each person's latest slot, by the highest id: slots are only ever added.
 _SNAPSHOT_SQL = """

@@ -84,14 +84,15 @@ class PartnerRequestManager(models.Manager.from_queryset(PartnerRequestQuerySet)
     def counted(self, pr_id: int | str, viewer=None):
         """One PR annotated as `with_counts` annotates it, or None if there is none.
 
-        The live headcount asks this for every open page every second, so it is one
-        fixed statement: building and compiling the equivalent ORM query cost
-        about three times the database's own work for it (cProfile on the poll).
-        tests/prs/test_counted.py holds it to `with_counts`'s answers.
+        Every action's answer and every API read asks this, so it is one fixed
+        statement: building and compiling the equivalent ORM query cost about
+        three times the database's own work for it (cProfile on the poll, which
+        asked it before it had its snapshots). tests/prs/test_counted.py holds it
+        to `with_counts`'s answers.
         """
         pr_id = int(pr_id)  # the action URLs' regex hands over digits
-        if not 0 < pr_id <= _LARGEST_ID:
-            return None  # an id from a URL that no row can have
+        if not could_be_an_id(pr_id):
+            return None
 
         viewer_id = (
             viewer.pk if viewer is not None and viewer.is_authenticated else None
@@ -100,8 +101,10 @@ class PartnerRequestManager(models.Manager.from_queryset(PartnerRequestQuerySet)
         return found[0] if found else None
 
 
-# Ids are BIGINT; the ORM turns a larger lookup into "no row", raw SQL must too.
-_LARGEST_ID = 2**63 - 1
+def could_be_an_id(pk: int) -> bool:
+    """Whether a row can have this id (from a URL). Ids are BIGINT: the ORM turns
+    a larger lookup into "no row", and raw SQL must too."""
+    return 0 < pk <= 2**63 - 1
 
 
 def _status_list(statuses) -> str:

@@ -126,15 +126,6 @@ def check_timeouts(app_configs, **kwargs):
     return problems
 
 
-# The key types each part of the reminder can be written in (reminders.template).
-KEY_TYPES_FOR_ROLE = {
-    "title": ("thing", "const", "short_thing", "character_string"),
-    "place": ("thing", "const", "short_thing", "character_string"),
-    "start": ("time", "date"),
-    "status": ("phrase", "thing", "const"),
-}
-
-
 @register()
 def check_template_keys(app_configs, **kwargs):
     """Every part of the reminder must go to a key of a type it can be written
@@ -142,9 +133,9 @@ def check_template_keys(app_configs, **kwargs):
     part)."""
     keys = settings.WECHAT_REMINDER_TEMPLATE_KEYS
     problems = []
-    for role, kinds in KEY_TYPES_FOR_ROLE.items():
+    for role, kinds in template.KEY_TYPES.items():
         key = keys.get(role, "") if isinstance(keys, dict) else ""
-        if not re.fullmatch(r"[a-z_]+\d+", key or ""):
+        if not re.fullmatch(r"[a-z_]+\d+", key):
             problem = f"has no key for {role}" if not key else f"{role}={key!r}"
         elif template.key_type(key) not in kinds:
             problem = f"{role}={key!r}: a {template.key_type(key)} key"

@@ -21,6 +21,14 @@ MAX_LENGTH = {"thing": 20, "const": 20, "short_thing": 5, "character_string": 32
 # phrase allows at most five Chinese characters and nothing else.
 PHRASE_STATUS = {Slot.Status.JOINED: "待确认", Slot.Status.CONFIRMED: "已确认"}
 
+# The key types `fit` can write each part in; reminders.checks refuses the others.
+KEY_TYPES = {
+    "title": tuple(MAX_LENGTH),
+    "place": tuple(MAX_LENGTH),
+    "start": ("time", "date"),
+    "status": ("phrase", "thing", "const"),
+}
+
 
 def template_data(slot: Slot) -> dict:
     """{key: {"value": ...}} for the PR and the state of this slot."""

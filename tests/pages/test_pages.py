@@ -225,13 +225,22 @@ def test_inside_wechat_a_logged_in_viewer_gets_the_reminder_switch(
     assert element(html, "reminder-hint") is None
 
 
+OPEN_IN_WECHAT = "请在微信内打开本页并登录，即可开启公众号提醒。"
+NOT_IN_WECOM = "这是企业微信，收不到公众号提醒"
+
+
 @pytest.mark.parametrize(
-    ("user_agent", "logged_in"),
-    [(DESKTOP_UA, True), (WECHAT_UA, False), (DESKTOP_UA, False)],
-    ids=["desktop", "wechat anonymous", "desktop anonymous"],
+    ("user_agent", "logged_in", "hint"),
+    [
+        (DESKTOP_UA, True, OPEN_IN_WECHAT),
+        (WECHAT_UA, False, OPEN_IN_WECHAT),
+        (DESKTOP_UA, False, OPEN_IN_WECHAT),
+        (WECOM_UA, True, NOT_IN_WECOM),
+    ],
+    ids=["desktop", "wechat anonymous", "desktop anonymous", "wecom"],
 )
 def test_anywhere_else_the_viewer_reads_how_to_get_reminders(
-    client, clock, make_pr, participant, user_agent, logged_in
+    client, clock, make_pr, participant, user_agent, logged_in, hint
 ):
     if logged_in:
         client.force_login(participant)
@@ -242,21 +251,8 @@ def test_anywhere_else_the_viewer_reads_how_to_get_reminders(
 
     assert element(html, "reminder-switch") is None
     assert element(html, "reminder-hint") is not None
-    assert "请在微信内打开本页并登录" in html
-
-
-def test_in_wecom_the_viewer_is_told_to_open_the_page_in_wechat(
-    client, clock, make_pr, participant
-):
-    client.force_login(participant)
-
-    html = client.get(
-        f"/prs/{make_pr().pk}", headers={"user-agent": WECOM_UA}
-    ).content.decode()
-
-    assert element(html, "reminder-switch") is None
-    assert element(html, "reminder-hint") is not None
-    assert "这是企业微信" in html and "请在微信内打开本页并登录，即可" not in html
+    assert hint in html
+    assert ({OPEN_IN_WECHAT, NOT_IN_WECOM} - {hint}).pop() not in html
 
 
 def test_after_a_reminder_failed_for_not_following_the_page_asks_to_follow(
