@@ -47,11 +47,20 @@ class PermanentFailure(Exception):
     """Raised by a handler for a failure that no retry can fix: the job fails now."""
 
 
+# The shortest wait of a deferred job, so that a handler asking for a moment that
+# has passed cannot make a tick claim its job again and again.
+MIN_DEFER = timedelta(seconds=1)
+
+
 class RunLater(Exception):
     """Raised by a handler that was started too early: run it again at `at`.
 
-    The job goes back to PENDING without spending an attempt, and the scheduling
-    tolerance no longer applies to it: it will not start before `at`.
+    `at` is read on the application's clock, the one the handler judged by. The
+    job goes back to PENDING without spending an attempt, to wait as long as that
+    clock needs to reach `at` (at least `MIN_DEFER`), measured on the queue's clock.
+    A handler whose machine runs behind the database therefore waits out the
+    difference instead of being claimed again at once, over and over. The
+    scheduling tolerance no longer applies to the deferred job.
     """
 
     def __init__(self, at: datetime):
@@ -449,13 +458,15 @@ def _fail(job: Job, error: str, *, permanent: bool) -> str:
 
 
 def _defer(job: Job, at: datetime) -> str:
+    wait = max(at - clock.now(), MIN_DEFER)
+    later = _db_now(wait)
     return _finish(
         job,
         "deferred",
         status=Job.Status.PENDING if job.attempts == 1 else Job.Status.RETRY,
         attempts=F("attempts") - 1,
-        run_at=at,
-        not_before=at,
+        run_at=later,
+        not_before=later,
     )
 
 
@@ -583,6 +594,16 @@ def _describe(error: BaseException) -> str:
     kind = type(error)
     first_line = f"{kind.__module__}.{kind.__qualname__}: {error}"
     return f"{first_line}\n\n{''.join(traceback.format_exception(error))}"
+
+
+def queue_now() -> datetime:
+    """The current time as the queue sees it: what "due" and "expired" mean."""
+    frozen = clock.frozen_at()
+    if frozen is None and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement_timestamp()")
+            return cursor.fetchone()[0]
+    return clock.now()
 
 
 def _db_now(plus: timedelta | None = None):

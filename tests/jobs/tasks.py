@@ -3,6 +3,7 @@ demand, or wait at a gate the test opens."""
 
 import threading
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 from django.tasks import task
@@ -49,6 +50,14 @@ def run_later(iso_instant: str) -> None:
     if clock.now() < at:
         raise RunLater(at)
     RUNS[f"ran-at-{iso_instant}"] += 1
+
+
+@task
+def defer_to_the_past() -> None:
+    """Ask to run again at a moment that has already passed, every time."""
+    from config import clock
+
+    raise RunLater(clock.now() - timedelta(minutes=1))
 
 
 @task

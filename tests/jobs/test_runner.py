@@ -358,6 +358,18 @@ def test_a_handler_started_early_runs_again_at_its_time_without_spending_an_atte
     assert Job.objects.get(pk=job.pk).attempts == 1
 
 
+def test_a_handler_asking_for_a_moment_that_passed_waits_the_minimum_deferral(
+    clock,
+):
+    job = runner.enqueue(tasks.defer_to_the_past)
+
+    result = runner.tick(max_jobs=50)
+
+    job.refresh_from_db()
+    assert (result.claimed, result.deferred) == (1, 1)
+    assert job.not_before == job.run_at == T0 + runner.MIN_DEFER
+
+
 # leases
 
 

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db.models import Count, Min
 
-from config import clock
 from jobs.models import Job
+from jobs.runner import queue_now
 
 
 class Command(BaseCommand):
@@ -28,9 +28,11 @@ class Command(BaseCommand):
         counts = dict(
             Job.objects.values_list("status").annotate(n=Count("id")).order_by()
         )
-        overdue_age = self.oldest_overdue_age()
+        # Lateness and expiry as the queue judges them: on the database's clock.
+        now = queue_now()
+        overdue_age = self.oldest_overdue_age(now)
         stuck = Job.objects.filter(
-            status=Job.Status.RUNNING, lease_expires_at__lt=clock.now()
+            status=Job.Status.RUNNING, lease_expires_at__lt=now
         ).count()
 
         states = " ".join(f"{status}={counts.get(status, 0)}" for status in Job.Status)
@@ -44,12 +46,12 @@ class Command(BaseCommand):
         if not healthy:
             sys.exit(1)
 
-    def oldest_overdue_age(self) -> float | None:
+    def oldest_overdue_age(self, now) -> float | None:
         """Seconds since the longest-waiting due job fell due, beyond the tolerance
         a tick is allowed to wait; None when nothing is overdue."""
         oldest = Job.objects.filter(status__in=Job.WAITING).aggregate(Min("run_at"))
         run_at = oldest["run_at__min"]
         if run_at is None:
             return None
-        late = (clock.now() - run_at).total_seconds() - settings.JOBS_TOLERANCE_SECONDS
+        late = (now - run_at).total_seconds() - settings.JOBS_TOLERANCE_SECONDS
         return late if late > 0 else None
