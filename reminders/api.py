@@ -25,7 +25,7 @@ def subscription(request):
         )
 
     if request.method == "POST":
-        user = services.set_opt_in(user, _read_choice(request))
+        services.set_opt_in(user, _read_choice(request))
     return JsonResponse(subscription_json(user))
 
 

@@ -48,23 +48,25 @@ class ReminderNotSent(Exception):
 # The preference
 
 
-def set_opt_in(user: User, opt_in: bool) -> User:
-    """Switch a user's reminders on or off; answer the user as saved.
+def set_opt_in(user: User, opt_in: bool) -> int:
+    """Switch a user's reminders on or off; answer how many of their reminders are
+    now scheduled (on) or were deleted (off). `user` is left holding the choice.
 
     On: schedule the reminders of every slot the user holds in an open PR that has
     not started. Off: delete every reminder of theirs that has not started. The user
     row is locked, so a concurrent switch or join sees one order of events.
     """
+    fields = ["wechat_reminder_opt_in", "wechat_reminder_opt_in_at"]
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
-        if user.wechat_reminder_opt_in != opt_in:
-            user.wechat_reminder_opt_in = opt_in
-            user.wechat_reminder_opt_in_at = clock.now() if opt_in else None
-            user.save(
-                update_fields=["wechat_reminder_opt_in", "wechat_reminder_opt_in_at"]
-            )
+        saved = User.objects.select_for_update().get(pk=user.pk)
+        if saved.wechat_reminder_opt_in != opt_in:
+            saved.wechat_reminder_opt_in = opt_in
+            saved.wechat_reminder_opt_in_at = clock.now() if opt_in else None
+            saved.save(update_fields=fields)
+        for field in fields:
+            setattr(user, field, getattr(saved, field))
 
-        slots = Slot.objects.filter(user=user, status__in=REMINDABLE).select_related(
+        slots = Slot.objects.filter(user=saved, status__in=REMINDABLE).select_related(
             "pr"
         )
         if opt_in:
@@ -79,7 +81,7 @@ def set_opt_in(user: User, opt_in: bool) -> User:
         "scheduled" if opt_in else "deleted",
         count,
     )
-    return user
+    return count
 
 
 # Scheduling and deletion

@@ -9,7 +9,8 @@ from reminders.tasks import send_reminder
 def alice(make_user):
     """A participant who follows the Official Account and wants reminders."""
     user = make_user("alice", wechat_openid="o-demo-alice")
-    return services.set_opt_in(user, True)
+    services.set_opt_in(user, True)
+    return user
 
 
 def reminder_jobs(**filters):

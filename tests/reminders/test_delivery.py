@@ -277,7 +277,7 @@ def test_the_follow_hint_shows_after_a_43004_until_reminders_are_switched_on_aga
     services.set_opt_in(alice, False)
     hint_while_off = services.must_follow_to_be_reminded(alice)
     clock.advance(timedelta(minutes=1))
-    alice = services.set_opt_in(alice, True)
+    services.set_opt_in(alice, True)
 
     assert (hint_after_failure, hint_while_off) == (True, True)
     assert services.must_follow_to_be_reminded(alice) is False

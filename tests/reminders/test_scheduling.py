@@ -6,6 +6,7 @@ import pytest
 
 from jobs.models import Job
 from prs import services as prs_services
+from prs.models import User
 from reminders import services
 from reminders.services import reminder_key
 from tests.reminders.conftest import reminder_jobs
@@ -76,14 +77,36 @@ def test_opting_in_twice_schedules_no_duplicates(clock, make_pr, alice):
 
 
 def test_opting_in_sets_the_time_and_opting_out_clears_it(clock, participant):
-    on = services.set_opt_in(participant, True)
-    off = services.set_opt_in(participant, False)
+    services.set_opt_in(participant, True)
+    on = User.objects.get(pk=participant.pk)
+    services.set_opt_in(participant, False)
+    off = User.objects.get(pk=participant.pk)
 
     assert (on.wechat_reminder_opt_in, on.wechat_reminder_opt_in_at) == (
         True,
         clock.now(),
     )
     assert (off.wechat_reminder_opt_in, off.wechat_reminder_opt_in_at) == (False, None)
+    # The caller's object holds the saved choice, as the API's answer needs.
+    assert (
+        participant.wechat_reminder_opt_in,
+        participant.wechat_reminder_opt_in_at,
+    ) == (
+        False,
+        None,
+    )
+
+
+def test_switching_answers_how_many_reminders_are_scheduled_or_were_deleted(
+    clock, make_pr, participant
+):
+    prs_services.join(make_pr(start_in=timedelta(days=3)).pk, participant)
+    prs_services.join(make_pr(start_in=timedelta(hours=3)).pk, participant)
+
+    assert services.set_opt_in(participant, True) == 3
+    assert services.set_opt_in(participant, True) == 3  # the same three
+    assert services.set_opt_in(participant, False) == 3
+    assert services.set_opt_in(participant, False) == 0
 
 
 def test_a_cancelled_pr_gets_no_reminders_on_opt_in(
@@ -134,7 +157,8 @@ def test_opting_out_deletes_the_pending_reminders_of_every_slot(
     clock, held, alice, make_pr, make_user, caplog
 ):
     other = prs_services.join(make_pr(start_in=timedelta(days=2)).pk, alice)
-    bob = services.set_opt_in(make_user("bob"), True)
+    bob = make_user("bob")
+    services.set_opt_in(bob, True)
     bystander = prs_services.join(held.pr_id, bob)
 
     with caplog.at_level("INFO", logger="reminders.services"):
@@ -148,7 +172,8 @@ def test_opting_out_deletes_the_pending_reminders_of_every_slot(
 def test_cancel_deletes_the_pending_reminders_of_every_slot(
     held, organiser, alice, make_user, caplog
 ):
-    bob = services.set_opt_in(make_user("bob"), True)
+    bob = make_user("bob")
+    services.set_opt_in(bob, True)
     bobs = prs_services.join(held.pr_id, bob)
 
     with caplog.at_level("INFO", logger="reminders.services"):
