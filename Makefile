@@ -8,6 +8,7 @@ VENV := .venv
 # The browser tests drive Debian's Chromium (never a downloaded browser); the CJK
 # font is for the screenshots they take.
 CHROMIUM := /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 CHROMIUM_PACKAGES := chromium fonts-wqy-microhei
 # The benchmark's load generator, Debian's wrk.
 WRK := /usr/bin/wrk
@@ -44,7 +45,7 @@ serve: $(VENV)/.deps-run
 	$(MANAGE) collectstatic --no-input -v 0
 	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py
 
-test: $(VENV)/.deps-test $(CHROMIUM)
+test: $(VENV)/.deps-test $(CHROMIUM) $(CJK_FONT)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fault suite: worker processes killed, PostgreSQL restarted, WeChat failing.
@@ -98,7 +99,8 @@ $(VENV)/.deps-run: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	@touch $@
 
-$(CHROMIUM):
+# One install for both (a grouped target): a machine may have Chromium without the font.
+$(CHROMIUM) $(CJK_FONT) &:
 	@if [ "$$(id -u)" = 0 ]; then \
 	  echo "installing $(CHROMIUM_PACKAGES) for the browser tests"; \
 	  apt-get update -q && \
