@@ -98,6 +98,18 @@ def test_list_marks_the_prs_the_viewer_is_in(client, clock, make_pr, participant
     assert html.count("pr-list__mine") == 1
 
 
+def test_the_footer_links_to_the_list_from_every_page_but_the_list(
+    client, clock, make_pr
+):
+    pr = make_pr()
+
+    from_list = client.get("/").content.decode()
+    from_detail = detail(client, pr)
+
+    assert 'class="weui-footer__link" href="/"' not in from_list
+    assert 'class="weui-footer__link" href="/"' in from_detail
+
+
 def test_list_is_never_cached(client, db):
     response = client.get("/")
 
