@@ -311,8 +311,9 @@ def fill_directly(count: int, segments: int = 1) -> list[float]:
 
 
 def drain_with_bare_sql(synchronous_commit: bool = True) -> dict:
-    """Claim a batch with the runner's claim SQL, finish each job, until none is
-    left. The statements are the runner's; only the Python around them is gone."""
+    """Claim a batch with the runner's claim SQL, then mark it succeeded with the
+    runner's success statement, until none is left. The statements are the
+    runner's; only the Python around them is gone."""
     import uuid
 
     from django.conf import settings
@@ -337,10 +338,9 @@ def drain_with_bare_sql(synchronous_commit: bool = True) -> dict:
             batch = cursor.fetchall()
             if not batch:
                 break
-            for row in batch:
-                cursor.execute(
-                    runner._SUCCEED_POSTGRESQL,
-                    {"id": row[0], "token": params["token"], "now": None},
-                )
-                finished += 1
+            sql, marks = runner.succeed_statement(
+                [(row[0], params["token"]) for row in batch]
+            )
+            cursor.execute(sql, marks)
+            finished += len(batch)
     return {"finished": finished}

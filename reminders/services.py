@@ -190,6 +190,9 @@ def deliver_reminder(
     reminder is skipped; one that comes later waits for the send to finish. So no
     message goes out for a slot after its exit committed.
 
+    An attempt that finds its delivery already SENT sends nothing: the worker of
+    that attempt stopped before the job was marked done, and the job ran again.
+
     Raises `ReminderNotSent` for a transient failure with attempts left (the runner
     retries), and `runner.PermanentFailure` once the reminder is given up.
     """
@@ -205,6 +208,10 @@ def deliver_reminder(
             return None
 
         delivery = _delivery_row(job_id, slot, reminder_type)
+        if delivery.result == NotificationDelivery.Result.SENT:
+            logger.info("reminder already sent job=%s delivery=%s", job_id, delivery.pk)
+            return delivery
+
         delivery.attempts += 1
         reason = skip_reason(slot)
         if reason:

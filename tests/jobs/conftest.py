@@ -8,6 +8,7 @@ def fresh_task_state():
     """The test tasks' records and gates start empty in every test."""
     tasks.RUNS.clear()
     tasks.GATES.clear()
+    tasks.OBSERVED.clear()
     tasks.ENTERED.clear()
     yield
     for gate in tasks.GATES.values():

@@ -52,6 +52,25 @@ def run_later(iso_instant: str) -> None:
     RUNS[f"ran-at-{iso_instant}"] += 1
 
 
+# What observe_queue saw: name -> the states of its task's jobs as it ran.
+OBSERVED: dict[str, list[str]] = {}
+
+
+@task
+def observe_queue(name: str) -> None:
+    """Note the states of every job of this task at the moment this one runs."""
+    from jobs.models import Job
+
+    states = Job.objects.filter(job_type=observe_queue.module_path).order_by("run_at")
+    OBSERVED[name] = list(states.values_list("status", flat=True))
+
+
+@task
+def leave_the_worker() -> None:
+    """Stop the worker process from inside a handler, as a signal handler might."""
+    raise SystemExit(3)
+
+
 @task
 def defer_to_the_past() -> None:
     """Ask to run again at a moment that has already passed, every time."""

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from jobs import runner
 from jobs.models import Job
@@ -161,6 +162,61 @@ def test_tick_runs_a_due_job_and_marks_it_succeeded(clock):
     assert job.finished_at == T0
     assert job.lease_token == ""
     assert job.lease_expires_at is None
+
+
+def test_the_successes_of_a_batch_of_quick_jobs_are_written_in_one_statement(clock):
+    for name, seconds in (("a", 3), ("b", 2), ("c", 1)):
+        runner.enqueue(tasks.observe_queue, [name], run_at=T0 - seconds * SECOND)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = runner.tick()
+
+    marks = [q["sql"] for q in queries if "SET status = 'SUCCEEDED'" in q["sql"]]
+    assert (result.claimed, result.succeeded, len(marks)) == (3, 3, 1)
+    # The last handler saw the first two finished but not yet marked.
+    assert tasks.OBSERVED["c"] == ["RUNNING", "RUNNING", "RUNNING"]
+    assert set(Job.objects.values_list("status", flat=True)) == {"SUCCEEDED"}
+
+
+def test_a_success_that_waited_long_enough_is_written_before_the_next_job_runs(
+    clock, monkeypatch
+):
+    monkeypatch.setattr(runner, "SUCCESS_WRITE_AFTER", timedelta(0))
+    for name, seconds in (("a", 3), ("b", 2), ("c", 1)):
+        runner.enqueue(tasks.observe_queue, [name], run_at=T0 - seconds * SECOND)
+
+    runner.tick()
+
+    assert tasks.OBSERVED["c"] == ["SUCCEEDED", "SUCCEEDED", "RUNNING"]
+
+
+def test_a_worker_leaving_mid_batch_still_writes_the_successes_before_it(clock):
+    done = runner.enqueue(tasks.record, ["before"], run_at=T0 - 2 * SECOND)
+    leaving = runner.enqueue(tasks.leave_the_worker, run_at=T0 - SECOND)
+
+    with pytest.raises(SystemExit):
+        runner.tick()
+
+    done.refresh_from_db()
+    leaving.refresh_from_db()
+    assert (done.status, leaving.status) == ("SUCCEEDED", "RUNNING")
+
+
+def test_a_shared_success_mark_skips_only_the_job_whose_claim_was_taken_over(
+    clock, caplog
+):
+    for key in ("a", "b", "c"):
+        runner.enqueue(tasks.record, [key])
+    claimed = runner._claim(3, "w1")
+    taken = claimed[1]
+    Job.objects.filter(pk=taken.pk).update(lease_token="another-worker")
+
+    with caplog.at_level(logging.WARNING, logger="jobs.runner"):
+        outcomes = runner._succeed(claimed)
+
+    assert [outcomes[job.pk] for job in claimed] == ["succeeded", "lost", "succeeded"]
+    assert Job.objects.get(pk=taken.pk).status == "RUNNING"
+    assert f"lease lost job={taken.pk}" in caplog.text
 
 
 def test_tick_runs_jobs_in_run_at_order(clock):

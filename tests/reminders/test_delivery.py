@@ -242,6 +242,22 @@ def test_an_answer_lost_after_delivery_is_resent_once_and_arrives_once(
     assert delivery().wechat_msg_id == message["msgid"]
 
 
+def test_a_job_run_again_after_its_reminder_was_sent_sends_nothing(
+    clock, wechat_sim, pr, slot
+):
+    at_reminder_time(clock, pr)
+    runner.tick()
+    # The worker stopped after the send but before the job was marked done, and
+    # the job's lease expired: the job runs again.
+    reminder_jobs().update(status="RETRY", run_at=clock.now())
+
+    again = runner.tick()
+
+    assert again.succeeded == 1
+    assert wechat_sim.calls()["send"] == 1
+    assert (delivery().result, delivery().attempts) == ("SENT", 1)
+
+
 def test_a_duplicate_reported_by_wechat_counts_as_sent(clock, wechat_sim, pr, slot):
     wechat_sim.fail("send", openid="o-demo-alice", errcode=40241, times=1)
     at_reminder_time(clock, pr)
