@@ -346,8 +346,8 @@ RETURNING *
 def _run(job: Job, result: TickResult, successes: "Successes | None" = None) -> bool:
     """Run one claimed job and record its outcome; answer whether it is recorded.
 
-    A success handed to `successes` is written later, with others (False here);
-    without them it is written at once.
+    A success goes to `successes`, to be written later with others, and the answer
+    is False; without `successes` it is written at once.
     """
     started = time.monotonic()
     try:
@@ -483,7 +483,7 @@ def succeed_statement(claims: list[tuple[int, str]]) -> tuple[str, dict]:
     return _SUCCEED.format(now=now_sql, rows=", ".join(rows)), params
 
 
-# Only the fixed fragments above are formatted in: the values go in as parameters.
+# succeed_statement formats in only its own fixed fragments; values are parameters.
 _SUCCEED = """
 UPDATE jobs
 SET status = 'SUCCEEDED', finished_at = {now}, lease_token = '',
