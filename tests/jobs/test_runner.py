@@ -164,7 +164,15 @@ def test_tick_runs_a_due_job_and_marks_it_succeeded(clock):
     assert job.lease_expires_at is None
 
 
-def test_the_successes_of_a_batch_of_quick_jobs_are_written_in_one_statement(clock):
+@pytest.fixture
+def successes_wait_for_the_batch(monkeypatch):
+    """Quick handlers, whatever the machine's load: no success is written early."""
+    monkeypatch.setattr(runner, "SUCCESS_WRITE_AFTER", timedelta(hours=1))
+
+
+def test_the_successes_of_a_batch_of_quick_jobs_are_written_in_one_statement(
+    clock, successes_wait_for_the_batch
+):
     for name, seconds in (("a", 3), ("b", 2), ("c", 1)):
         runner.enqueue(tasks.observe_queue, [name], run_at=T0 - seconds * SECOND)
 
@@ -190,7 +198,9 @@ def test_a_success_that_waited_long_enough_is_written_before_the_next_job_runs(
     assert tasks.OBSERVED["c"] == ["SUCCEEDED", "SUCCEEDED", "RUNNING"]
 
 
-def test_a_worker_leaving_mid_batch_still_writes_the_successes_before_it(clock):
+def test_a_worker_leaving_mid_batch_still_writes_the_successes_before_it(
+    clock, successes_wait_for_the_batch
+):
     done = runner.enqueue(tasks.record, ["before"], run_at=T0 - 2 * SECOND)
     leaving = runner.enqueue(tasks.leave_the_worker, run_at=T0 - SECOND)
 
