@@ -26,7 +26,7 @@ WECHAT_SIM_ENV := WECHAT_API_BASE=$(WECHAT_SIM) WECHAT_OAUTH_BASE=$(WECHAT_SIM) 
 	WECHAT_CALLBACK_TOKEN=demoCallbackToken WECHAT_ASSUME_IN_WECHAT=true
 RUN_ENV := $(DEV_ENV) $(WECHAT_SIM_ENV)
 
-.PHONY: run serve test faults load bench lint format check-migrations messages migrate demo clean
+.PHONY: run serve test browser faults load bench lint format check-migrations messages migrate demo clean
 
 # The WeChat simulator and a job worker run beside the web server; when the web
 # server stops (Ctrl-C), so do they.
@@ -45,7 +45,7 @@ serve: $(VENV)/.deps-run
 	$(MANAGE) collectstatic --no-input -v 0
 	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py
 
-test: $(VENV)/.deps-test $(CHROMIUM) $(CJK_FONT)
+test: $(VENV)/.deps-test browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fault suite: worker processes killed, PostgreSQL restarted, WeChat failing.
@@ -98,6 +98,9 @@ $(PY):
 $(VENV)/.deps-run: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	@touch $@
+
+# What the browser tests need; .ci/run asks for it before its first make test.
+browser: $(CHROMIUM) $(CJK_FONT)
 
 # One install for both (a grouped target): a machine may have Chromium without the font.
 $(CHROMIUM) $(CJK_FONT) &:
