@@ -667,8 +667,7 @@ def _describe(error: BaseException) -> str:
 
 def queue_now() -> datetime:
     """The current time as the queue sees it: what "due" and "expired" mean."""
-    frozen = clock.frozen_at()
-    if frozen is None and connection.vendor == "postgresql":
+    if _on_database_clock():
         with connection.cursor() as cursor:
             cursor.execute("SELECT statement_timestamp()")
             return cursor.fetchone()[0]
@@ -677,14 +676,18 @@ def queue_now() -> datetime:
 
 def _db_now(plus: timedelta | None = None):
     """An expression for the current time as the queue sees it (see the module doc)."""
-    frozen = clock.frozen_at()
-    if frozen is None and connection.vendor == "postgresql":
+    if _on_database_clock():
         if plus is None:
             return Now()
         later = Now() + Value(plus, output_field=DurationField())
         return ExpressionWrapper(later, output_field=DateTimeField())
     instant = clock.now() + (plus or timedelta(0))
     return Value(instant, output_field=DateTimeField())
+
+
+def _on_database_clock() -> bool:
+    """PostgreSQL keeps the queue's time, unless a test stopped the clock."""
+    return clock.frozen_at() is None and connection.vendor == "postgresql"
 
 
 class LeaseKeeper:

@@ -1,6 +1,7 @@
 """Report the queue's health; exit non-zero when jobs wait too long."""
 
 import sys
+from datetime import datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         if not healthy:
             sys.exit(1)
 
-    def oldest_overdue_age(self, now) -> float | None:
+    def oldest_overdue_age(self, now: datetime) -> float | None:
         """Seconds since the longest-waiting due job fell due, beyond the tolerance
         a tick is allowed to wait; None when nothing is overdue."""
         oldest = Job.objects.filter(status__in=Job.WAITING).aggregate(Min("run_at"))
